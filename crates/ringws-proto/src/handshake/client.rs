@@ -110,10 +110,8 @@ pub fn parse_response<'a>(
         return Err(Error::AcceptMismatch);
     }
     let protocol = header_str("sec-websocket-protocol").map(str::trim);
-    if let Some(p) = protocol {
-        if !request.protocols.contains(&p) {
-            return Err(Error::UnofferedProtocol);
-        }
+    if protocol.is_some_and(|p| !request.protocols.contains(&p)) {
+        return Err(Error::UnofferedProtocol);
     }
     let extensions = header_str("sec-websocket-extensions").map(str::trim);
     if let Some(accepted) = extensions {

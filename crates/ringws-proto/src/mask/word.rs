@@ -9,20 +9,21 @@ use super::{rotate, unmask_scalar};
 const CHUNK: usize = 32;
 
 /// Same contract as [`super::unmask`], for any length.
+#[inline]
 pub fn unmask_words(buf: &mut [u8], key: [u8; 4], phase: usize) -> usize {
     let key = rotate(key, phase);
+    let lane = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let mut wide = [0u8; CHUNK];
-    for (i, byte) in wide.iter_mut().enumerate() {
-        *byte = key[i & 3];
+    for part in wide.as_chunks_mut::<8>().0 {
+        *part = lane.to_ne_bytes();
     }
-    let mut chunks = buf.chunks_exact_mut(CHUNK);
-    for chunk in &mut chunks {
-        for (byte, k) in chunk.iter_mut().zip(wide.iter()) {
-            *byte ^= k;
+    let (chunks, tail) = buf.as_chunks_mut::<CHUNK>();
+    for chunk in chunks {
+        for i in 0..CHUNK {
+            chunk[i] ^= wide[i];
         }
     }
     // Every chunk is a multiple of 4 bytes long, so the tail starts at key byte 0 of `key`.
-    let tail = chunks.into_remainder();
     unmask_scalar(tail, key, 0);
     (phase + buf.len()) & 3
 }
