@@ -1,0 +1,190 @@
+//! The provided-buffer ring: receive buffers the kernel picks from when data arrives, so an idle
+//! connection holds no buffer at all.
+//!
+//! Two mmap'd regions: the ring of `io_uring_buf` entries (shared with the kernel) and the buffer
+//! memory. A buffer id is lent to the driver by a receive completion and must come back with
+//! [`BufRing::recycle`] as soon as its bytes are consumed.
+
+use io_uring::IoUring;
+use io_uring::types::BufRingEntry;
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// A registered provided-buffer ring.
+///
+/// Drop order matters: the `IoUring` it is registered with must be dropped (or the group
+/// unregistered) first, so the kernel never writes into unmapped memory. The owner declares the
+/// ring before this field.
+#[derive(Debug)]
+pub struct BufRing {
+    /// `entries` ring entries, page-aligned (mmap), registered under `bgid`. Invariant: valid for
+    /// reads and writes until `Drop`.
+    ring: NonNull<BufRingEntry>,
+    ring_bytes: usize,
+    /// `entries * buf_size` bytes of buffer memory. Invariant: valid until `Drop`; buffer `bid`
+    /// is `[bid * buf_size, (bid + 1) * buf_size)`.
+    bufs: NonNull<u8>,
+    bufs_bytes: usize,
+    /// Number of entries: a power of two, at most 32768.
+    entries: u16,
+    /// The size of one buffer in bytes.
+    buf_size: u32,
+    /// Our copy of the tail; published to the kernel by `publish`.
+    tail: u16,
+    /// Which buffer ids the kernel has lent out and the driver has not recycled yet. The only
+    /// buffers `take` hands out; the kernel never writes to them until they are recycled.
+    held: Vec<bool>,
+    held_count: usize,
+    bgid: u16,
+}
+
+impl BufRing {
+    /// Maps and registers a ring of `entries` buffers of `buf_size` bytes under group `bgid`,
+    /// and gives every buffer to the kernel.
+    ///
+    /// # Errors
+    /// `entries` not a power of two or over 32768; mmap or registration failing.
+    pub fn new(uring: &IoUring, bgid: u16, entries: u16, buf_size: u32) -> io::Result<Self> {
+        if !entries.is_power_of_two() || entries > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer ring entries must be a power of two up to 32768",
+            ));
+        }
+        let ring_bytes = usize::from(entries) * size_of::<BufRingEntry>();
+        let bufs_bytes = usize::from(entries) * buf_size as usize;
+        let ring = map(ring_bytes)?;
+        let bufs = match map(bufs_bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                unmap(ring, ring_bytes);
+                return Err(e);
+            }
+        };
+        let mut this = Self {
+            ring: ring.cast(),
+            ring_bytes,
+            bufs,
+            bufs_bytes,
+            entries,
+            buf_size,
+            tail: 0,
+            held: vec![true; usize::from(entries)],
+            held_count: usize::from(entries),
+            bgid,
+        };
+        // SAFETY: `ring` is page-aligned (mmap) and holds `entries` entries that stay mapped
+        // until `Drop`, which runs only after the owner has dropped the IoUring (see type docs).
+        unsafe {
+            uring.submitter().register_buf_ring_with_flags(
+                ring.as_ptr() as u64,
+                entries,
+                bgid,
+                0,
+            )?;
+        }
+        for bid in 0..entries {
+            this.recycle(bid);
+        }
+        this.publish();
+        Ok(this)
+    }
+
+    /// The buffer group id to name in receive operations.
+    pub fn bgid(&self) -> u16 {
+        self.bgid
+    }
+
+    /// The size of each buffer.
+    pub fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// How many buffers the driver holds (lent by the kernel, not yet recycled).
+    pub fn held(&self) -> usize {
+        self.held_count
+    }
+
+    /// Takes the buffer a completion named, with the `len` bytes the kernel wrote. `None` if the
+    /// id is out of range or already held (which a correct kernel never does).
+    pub fn take(&mut self, bid: u16, len: usize) -> Option<&mut [u8]> {
+        let slot = self.held.get_mut(usize::from(bid))?;
+        if *slot || len > self.buf_size as usize {
+            return None;
+        }
+        *slot = true;
+        self.held_count += 1;
+        let offset = usize::from(bid) * self.buf_size as usize;
+        // SAFETY: `bid < entries`, so `offset + len <= bufs_bytes` (len <= buf_size): the pointer
+        // stays inside the mapping.
+        let start = unsafe { self.bufs.as_ptr().add(offset) };
+        // SAFETY: `start..start + len` is inside the mapping; the kernel lent this buffer (it
+        // completed a receive into it) and will not touch it until `recycle`, and `held` makes
+        // sure no second slice to it exists: `take` refuses an id that is already held.
+        Some(unsafe { std::slice::from_raw_parts_mut(start, len) })
+    }
+
+    /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]). Ignores an id
+    /// that is not held.
+    pub fn recycle(&mut self, bid: u16) {
+        let Some(slot) = self.held.get_mut(usize::from(bid)) else { return };
+        if !*slot {
+            return;
+        }
+        *slot = false;
+        self.held_count -= 1;
+        let index = usize::from(self.tail & (self.entries - 1));
+        // SAFETY: `index < entries`, so the pointer stays inside the mapped ring.
+        let entry = unsafe { self.ring.as_ptr().add(index) };
+        // SAFETY: a valid entry of the mapped ring; the kernel only reads entries between its head
+        // and the published tail, and this one is past the published tail, so nothing aliases it.
+        let entry = unsafe { &mut *entry };
+        // `bid < entries`, so the address is inside `bufs`.
+        entry.set_addr(self.bufs.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size));
+        entry.set_len(self.buf_size);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Publishes recycled buffers to the kernel.
+    pub fn publish(&mut self) {
+        // SAFETY: `ring` points at entry 0 of the mapped, initialised ring (the function's
+        // requirement); it only computes the address of the tail field.
+        let tail = unsafe { BufRingEntry::tail(self.ring.as_ptr()) };
+        // SAFETY: the tail field lives in entry 0's reserved bytes of the mapped ring, valid and
+        // 2-byte aligned; the kernel reads it concurrently, hence the atomic store.
+        let tail = unsafe { &*(tail as *const AtomicU16) };
+        tail.store(self.tail, Ordering::Release);
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        unmap(self.ring.cast(), self.ring_bytes);
+        unmap(self.bufs, self.bufs_bytes);
+    }
+}
+
+fn map(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
+fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: `ptr`/`len` describe a mapping made by `map` and not unmapped before.
+    unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}

@@ -1,0 +1,229 @@
+//! Starting workers: one pinned thread per core, each with its SO_REUSEPORT listener and rings.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::mailbox::{Mailbox, Remote};
+use crate::ring::RingConfig;
+use crate::sys;
+use crate::worker::{Counters, Envelope, ExitReport, Handler, Mailboxes, Worker, WorkerConfig};
+
+/// Server-wide driver settings. Every default says why it was chosen.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen. Default 127.0.0.1:9001 (loopback: nothing is exposed by accident).
+    pub addr: SocketAddr,
+    /// Worker threads. Default: one per CPU this process may use.
+    pub workers: usize,
+    /// Pin worker `i` to the `i`-th allowed CPU. Default true (thread-per-core).
+    pub pin: bool,
+    /// Connections the whole server may hold. Default 100,000. Each worker gets an equal share and
+    /// drives as many rings as its share needs, since one ring's fixed-file table is capped at the
+    /// soft RLIMIT_NOFILE.
+    pub max_connections: usize,
+    /// Receive buffer size. Default 16 KiB: a 16 KiB frame arrives in one buffer, and 1024 of
+    /// them per ring is 16 MiB, enough for a burst from many connections at once.
+    pub buf_size: u32,
+    /// Receive buffers per ring (a power of two, at most 32768). Default 1024.
+    pub buf_count: u16,
+    /// Ring sizes and flags.
+    pub ring: RingConfig,
+    /// Timer wheel resolution. Default 50 ms: deadlines here are seconds long.
+    pub timer_tick: Duration,
+    /// listen(2) backlog. Default 1024 (the kernel caps it at net.core.somaxconn).
+    pub backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9001)),
+            workers: sys::allowed_cpus().len().max(1),
+            pin: true,
+            max_connections: 100_000,
+            buf_size: 16 * 1024,
+            buf_count: 1024,
+            ring: RingConfig::default(),
+            timer_tick: Duration::from_millis(50),
+            backlog: 1024,
+        }
+    }
+}
+
+/// Information a handler factory gets for each worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerInfo {
+    /// The worker's index.
+    pub id: usize,
+    /// How many workers there are.
+    pub workers: usize,
+}
+
+/// A running server: its address, a handle for other threads, and the worker threads.
+#[derive(Debug)]
+pub struct Server<M: Send + 'static> {
+    addr: SocketAddr,
+    handle: ServerHandle<M>,
+    threads: Vec<JoinHandle<io::Result<ExitReport>>>,
+}
+
+/// Talks to a running server from any thread. `Send + Sync`, cheap to clone.
+#[derive(Debug)]
+pub struct ServerHandle<M: Send + 'static> {
+    remote: Remote<Envelope<M>>,
+    counters: Arc<[Arc<Counters>]>,
+}
+
+impl<M: Send + 'static> Clone for ServerHandle<M> {
+    fn clone(&self) -> Self {
+        Self { remote: self.remote.clone(), counters: self.counters.clone() }
+    }
+}
+
+impl<M: Send + 'static> ServerHandle<M> {
+    /// Sends `msg` to worker `worker`'s `on_message`.
+    ///
+    /// # Errors
+    /// No such worker, or the wakeup could not be submitted.
+    pub fn post(&self, worker: usize, msg: M) -> io::Result<()> {
+        self.remote.post(worker, Envelope::User(msg))
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.remote.workers()
+    }
+
+    /// Asks every worker to shut down (each calls its handler's `on_shutdown`).
+    pub fn shutdown(&self) {
+        for w in 0..self.remote.workers() {
+            let _ = self.remote.post(w, Envelope::Shutdown);
+        }
+    }
+
+    /// Connections open now, over all workers.
+    pub fn live_connections(&self) -> u64 {
+        self.counters.iter().map(|c| c.live()).sum()
+    }
+
+    /// Per-worker counters.
+    pub fn counters(&self) -> &[Arc<Counters>] {
+        &self.counters
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.counters.iter().map(|c| c.accepted.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl<M: Send + 'static> Server<M> {
+    /// Starts the workers; returns once every one is listening.
+    ///
+    /// # Errors
+    /// The address cannot be bound, io_uring is unavailable or lacks a needed feature (the
+    /// message names it), or a worker failed to set up.
+    pub fn start<H, F>(config: Config, factory: F) -> io::Result<Self>
+    where
+        H: Handler<Message = M>,
+        F: Fn(WorkerInfo) -> H + Send + Sync + 'static,
+    {
+        let workers = config.workers.clamp(1, 255);
+        // The first listener fixes the port (the address may say port 0); the others join it.
+        let first = sys::reuseport_listener(config.addr, config.backlog)?;
+        let addr = sys::local_addr(&first)?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            listeners.push(sys::reuseport_listener(addr, config.backlog)?);
+        }
+        let boxes: Mailboxes<M> = (0..workers).map(|_| Arc::new(Mailbox::new())).collect();
+        let counters: Arc<[Arc<Counters>]> =
+            (0..workers).map(|_| Arc::new(Counters::default())).collect();
+        let cpus = sys::allowed_cpus();
+        let factory = Arc::new(factory);
+        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+        let mut threads = Vec::with_capacity(workers);
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let wc = WorkerConfig {
+                id: id as u8,
+                max_connections: config.max_connections.div_ceil(workers),
+                buf_size: config.buf_size,
+                buf_count: config.buf_count,
+                ring: config.ring,
+                timer_tick: config.timer_tick,
+                accept_margin: config.backlog.max(16) as u32,
+            };
+            let cpu = config.pin.then(|| cpus.get(id % cpus.len().max(1)).copied()).flatten();
+            let boxes = boxes.clone();
+            let counters = counters[id].clone();
+            let factory = factory.clone();
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new().name(format!("ringws-worker-{id}")).spawn(
+                move || {
+                    if let Some(cpu) = cpu {
+                        let _ = sys::pin_to_cpu(cpu);
+                    }
+                    let handler = factory(WorkerInfo { id, workers });
+                    let setup = Worker::new(&wc, listener, boxes.clone(), counters, handler)
+                        .and_then(|w| w.home_ring_fd().map(|fd| (w, fd)));
+                    let worker = match setup {
+                        Ok((w, fd)) => {
+                            boxes[id].set_ring_fd(fd);
+                            let _ = ready.send(Ok(()));
+                            w
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let _ = ready.send(Err(e));
+                            return Err(io::Error::other(msg));
+                        }
+                    };
+                    worker.run()
+                },
+            )?;
+            threads.push(thread);
+        }
+        drop(ready_tx);
+        let handle = ServerHandle { remote: Remote::new(boxes), counters };
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    handle.shutdown();
+                    return Err(e);
+                }
+                Err(_) => return Err(io::Error::other("a worker thread died during setup")),
+            }
+        }
+        Ok(Self { addr, handle, threads })
+    }
+
+    /// The bound address (with the real port when the configured one was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> ServerHandle<M> {
+        self.handle.clone()
+    }
+
+    /// Waits for every worker to finish (after a shutdown) and returns their exit reports.
+    ///
+    /// # Errors
+    /// A worker's loop failed, or its thread panicked.
+    pub fn join(self) -> io::Result<Vec<ExitReport>> {
+        let mut reports = Vec::new();
+        for t in self.threads {
+            match t.join() {
+                Ok(r) => reports.push(r?),
+                Err(_) => return Err(io::Error::other("a worker thread panicked")),
+            }
+        }
+        Ok(reports)
+    }
+}

@@ -1,0 +1,152 @@
+//! A hashed timer wheel per worker: handshake, idle and close deadlines for any number of
+//! connections, with no syscall per timer. The worker waits on its ring with a timeout up to the
+//! next tick, so the whole wheel costs one io_uring wait timeout.
+//!
+//! Timers are not cancelled: a fired key is checked by its owner, who ignores it if the deadline
+//! moved (an idle connection that received data) and sets a new one. That keeps refreshing a
+//! deadline free of work on the hot path.
+
+use std::time::{Duration, Instant};
+
+/// Wheel slots; with the default 50 ms tick one rotation is about 51 s. Longer deadlines wait in
+/// their slot for more rotations.
+const SLOTS: usize = 1024;
+
+/// A timer wheel with a fixed tick.
+#[derive(Debug)]
+pub struct TimerWheel {
+    start: Instant,
+    tick: Duration,
+    /// The next tick to process.
+    next_tick: u64,
+    slots: Vec<Vec<(u64, u64)>>,
+    len: usize,
+}
+
+impl TimerWheel {
+    /// A wheel whose ticks are `tick` long, starting now.
+    pub fn new(tick: Duration) -> Self {
+        Self::starting_at(Instant::now(), tick)
+    }
+
+    /// A wheel with an explicit start time (for tests).
+    pub fn starting_at(start: Instant, tick: Duration) -> Self {
+        let tick = tick.max(Duration::from_millis(1));
+        Self { start, tick, next_tick: 0, slots: vec![Vec::new(); SLOTS], len: 0 }
+    }
+
+    /// The number of pending timers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no timer is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn tick_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.start);
+        (since.as_nanos() / self.tick.as_nanos()) as u64
+    }
+
+    /// Schedules `key` to fire at or after `at` (rounded up to the next tick).
+    pub fn insert(&mut self, at: Instant, key: u64) {
+        let tick = (self.tick_of(at) + 1).max(self.next_tick);
+        self.slots[(tick as usize) % SLOTS].push((tick, key));
+        self.len += 1;
+    }
+
+    /// How long to wait before the next tick is due, or `None` when nothing is pending.
+    pub fn next_wait(&self, now: Instant) -> Option<Duration> {
+        if self.len == 0 {
+            return None;
+        }
+        let next = self.start + self.tick_duration(self.next_tick);
+        Some(next.saturating_duration_since(now))
+    }
+
+    fn tick_duration(&self, tick: u64) -> Duration {
+        Duration::from_nanos((self.tick.as_nanos() as u64).saturating_mul(tick))
+    }
+
+    /// Fires every timer due by `now`, in tick order, calling `fire(key)` for each.
+    pub fn advance(&mut self, now: Instant, mut fire: impl FnMut(u64)) {
+        let now_tick = self.tick_of(now);
+        // Never scan more than one rotation: every slot is visited once.
+        let last = now_tick.min(self.next_tick + SLOTS as u64 - 1);
+        while self.next_tick <= last {
+            let slot = &mut self.slots[(self.next_tick as usize) % SLOTS];
+            let mut i = 0;
+            while i < slot.len() {
+                if slot[i].0 <= now_tick {
+                    let (_, key) = slot.swap_remove(i);
+                    self.len -= 1;
+                    fire(key);
+                } else {
+                    i += 1;
+                }
+            }
+            if slot.is_empty() && slot.capacity() > 64 {
+                slot.shrink_to_fit();
+            }
+            self.next_tick += 1;
+        }
+        if now_tick > last {
+            self.next_tick = now_tick + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_in_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut wheel = TimerWheel::starting_at(t0, ms(10));
+        wheel.insert(t0 + ms(25), 1);
+        wheel.insert(t0 + ms(5), 2);
+        wheel.insert(t0 + ms(60_000), 3); // more than one rotation away
+        assert_eq!(wheel.len(), 3);
+        let mut fired = Vec::new();
+        wheel.advance(t0 + ms(9), |k| fired.push(k));
+        assert!(fired.is_empty(), "not due before its tick");
+        wheel.advance(t0 + ms(20), |k| fired.push(k));
+        assert_eq!(fired, vec![2]);
+        wheel.advance(t0 + ms(40), |k| fired.push(k));
+        assert_eq!(fired, vec![2, 1]);
+        for step in 1..=70 {
+            wheel.advance(t0 + ms(1000 * step), |k| fired.push(k));
+        }
+        assert_eq!(fired, vec![2, 1, 3]);
+        assert!(wheel.is_empty());
+        assert_eq!(wheel.next_wait(t0), None);
+    }
+
+    #[test]
+    fn a_long_sleep_fires_everything_due() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut wheel = TimerWheel::starting_at(t0, ms(1));
+        for k in 0..5000 {
+            wheel.insert(t0 + ms(k), k);
+        }
+        let mut fired = 0;
+        wheel.advance(t0 + ms(100_000), |_| fired += 1);
+        assert_eq!(fired, 5000);
+        assert!(wheel.is_empty());
+    }
+
+    #[test]
+    fn next_wait_points_at_the_next_tick() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut wheel = TimerWheel::starting_at(t0, ms(50));
+        wheel.insert(t0 + ms(120), 7);
+        let wait = wheel.next_wait(t0).unwrap();
+        assert!(wait <= ms(50), "{wait:?}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Shared by the driver's test binaries: an echo handler that reports its events, and helpers.
+#![allow(dead_code)]
+
+use ringws_uring::{Chunk, CloseCause, Config, ConnId, Handler, Io, Server};
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Echoes every byte; answers test messages.
+pub(crate) struct Echo {
+    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) last_closed: Option<ConnId>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Event {
+    Open(usize, ConnId),
+    Closed(ConnId, String),
+    Message(usize, u64),
+    SendResult(Option<usize>),
+}
+
+pub(crate) enum Msg {
+    /// Record this value, then pass it on to worker `next` with one hop less.
+    Hop { value: u64, hops: u32 },
+    /// Try to send to the last closed connection's id.
+    SendToClosed,
+}
+
+impl Handler for Echo {
+    type Message = Msg;
+
+    fn on_open(&mut self, io: &mut Io<'_, Msg>, conn: ConnId) {
+        let _ = self.events.send(Event::Open(io.worker(), conn));
+    }
+
+    fn on_data(&mut self, io: &mut Io<'_, Msg>, conn: ConnId, data: &mut [u8]) {
+        let chunk = Chunk::from(bytes::Bytes::copy_from_slice(data));
+        io.send(conn, chunk);
+    }
+
+    fn on_close(&mut self, _io: &mut Io<'_, Msg>, conn: ConnId, cause: &CloseCause) {
+        self.last_closed = Some(conn);
+        let _ = self.events.send(Event::Closed(conn, format!("{cause:?}")));
+    }
+
+    fn on_message(&mut self, io: &mut Io<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::Hop { value, hops } => {
+                let _ = self.events.send(Event::Message(io.worker(), value));
+                if hops > 0 {
+                    let next = (io.worker() + 1) % io.workers();
+                    io.post(next, Msg::Hop { value: value + 1, hops: hops - 1 });
+                }
+            }
+            Msg::SendToClosed => {
+                let result = self
+                    .last_closed
+                    .and_then(|id| io.send(id, Chunk::inline(b"x").expect("fits inline")));
+                let _ = self.events.send(Event::SendResult(result));
+            }
+        }
+    }
+}
+
+pub(crate) fn config(workers: usize) -> Config {
+    Config {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers,
+        max_connections: 4096,
+        buf_count: 256,
+        ..Config::default()
+    }
+}
+
+pub(crate) fn start(config: Config) -> (Server<Msg>, mpsc::Receiver<Event>) {
+    let (tx, rx) = mpsc::channel();
+    let server = Server::start(config, move |_| Echo { events: tx.clone(), last_closed: None })
+        .expect("server starts");
+    (server, rx)
+}
+
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub(crate) fn shutdown_clean(server: Server<Msg>) {
+    let handle = server.handle();
+    handle.shutdown();
+    let reports = server.join().expect("workers exit cleanly");
+    for r in reports {
+        assert_eq!(r.live, 0, "no live connection left: {r:?}");
+        assert_eq!(r.held_buffers, 0, "every buffer id back in its ring: {r:?}");
+        assert_eq!(r.ops_in_flight, 0, "no operation in flight: {r:?}");
+    }
+}
