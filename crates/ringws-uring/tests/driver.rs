@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{Event, Msg, config, shutdown_clean, start, wait_until};
+use common::{Event, Msg, config, shutdown_clean, start, start_with, wait_until};
 use ringws_uring::Config;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn echoes_bytes_and_rearms_recv() {
@@ -144,4 +144,19 @@ fn shutdown_closes_open_connections() {
         let mut b = [0u8; 1];
         assert_eq!(s.read(&mut b).unwrap_or(0), 0, "the client sees EOF");
     }
+}
+
+#[test]
+fn timer_wheel_deadline_closes_the_connection() {
+    let (server, rx) = start_with(config(1), Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(s.read(&mut b).unwrap(), 0, "closed by the server's timer");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "not before the deadline: {took:?}");
+    assert!(took < Duration::from_secs(2), "soon after the deadline: {took:?}");
+    assert!(rx.iter().any(|e| matches!(e, Event::Closed(_, ref c) if c.contains("Local"))));
+    shutdown_clean(server);
 }

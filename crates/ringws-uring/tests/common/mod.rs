@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Echo {
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) last_closed: Option<ConnId>,
+    /// Close each connection this long after it opened (a timer-wheel deadline).
+    pub(crate) close_after: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -32,6 +34,14 @@ impl Handler for Echo {
 
     fn on_open(&mut self, io: &mut Io<'_, Msg>, conn: ConnId) {
         let _ = self.events.send(Event::Open(io.worker(), conn));
+        if let Some(after) = self.close_after {
+            let at = io.now() + after;
+            io.set_timer(at, conn.to_u64());
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_, Msg>, key: u64) {
+        io.close(ConnId::from_u64(key));
     }
 
     fn on_data(&mut self, io: &mut Io<'_, Msg>, conn: ConnId, data: &mut [u8]) {
@@ -74,9 +84,20 @@ pub(crate) fn config(workers: usize) -> Config {
 }
 
 pub(crate) fn start(config: Config) -> (Server<Msg>, mpsc::Receiver<Event>) {
+    start_with(config, None)
+}
+
+pub(crate) fn start_with(
+    config: Config,
+    close_after: Option<Duration>,
+) -> (Server<Msg>, mpsc::Receiver<Event>) {
     let (tx, rx) = mpsc::channel();
-    let server = Server::start(config, move |_| Echo { events: tx.clone(), last_closed: None })
-        .expect("server starts");
+    let server = Server::start(config, move |_| Echo {
+        events: tx.clone(),
+        last_closed: None,
+        close_after,
+    })
+    .expect("server starts");
     (server, rx)
 }
 
