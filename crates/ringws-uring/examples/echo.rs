@@ -1,7 +1,7 @@
 //! Raw TCP echo over the driver (no WebSocket): the driver's overhead, measured against
 //! `raw_echo` (a minimal hand-written io_uring echo) with `echo_client`.
 //!
-//! `cargo run --release -p ringws-uring --example echo -- PORT CPU`
+//! `cargo run --release -p ringws-uring --example echo -- PORT CPU [MAX_CONNECTIONS]`
 
 use ringws_uring::{Chunk, Config, ConnId, Handler, Io, Server};
 use std::net::SocketAddr;
@@ -13,8 +13,8 @@ impl Handler for Echo {
 
     fn on_data(&mut self, io: &mut Io<'_, ()>, conn: ConnId, data: &mut [u8]) {
         // Small replies go inline (no allocation); larger ones in one shared buffer.
-        let chunk = Chunk::inline(data)
-            .unwrap_or_else(|| Chunk::from(bytes::Bytes::copy_from_slice(data)));
+        let chunk =
+            Chunk::inline(data).unwrap_or_else(|| Chunk::from(bytes::Bytes::copy_from_slice(data)));
         io.send(conn, chunk);
     }
 }
@@ -23,6 +23,7 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|a| a.parse().ok()).unwrap_or(9100);
     let cpu: Option<usize> = args.next().and_then(|a| a.parse().ok());
+    let max_connections: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     if let Some(cpu) = cpu {
         ringws_uring::sys::pin_to_cpu(cpu)?;
     }
@@ -30,7 +31,7 @@ fn main() -> std::io::Result<()> {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         workers: 1,
         pin: cpu.is_none(),
-        max_connections: 10_000,
+        max_connections,
         ..Config::default()
     };
     let server = Server::start(config, |_| Echo)?;

@@ -20,7 +20,8 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
-    let (port, conns, size, secs, cpu) = (arg(0, 9100), arg(1, 100), arg(2, 64), arg(3, 5), arg(4, 1));
+    let (port, conns, size, secs, cpu) =
+        (arg(0, 9100), arg(1, 100), arg(2, 64), arg(3, 5), arg(4, 1));
     let pid = args.get(5).cloned();
     ringws_uring::sys::pin_to_cpu(cpu as usize)?;
     let streams: Vec<TcpStream> = (0..conns)
@@ -34,7 +35,8 @@ fn main() -> std::io::Result<()> {
     let msg = vec![0x5au8; size];
     let mut bufs = vec![vec![0u8; size]; streams.len()];
     let mut got = vec![0usize; streams.len()];
-    let mut ring: IoUring = IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(4096)?;
+    let mut ring: IoUring =
+        IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(4096)?;
     let send = |i: usize| {
         opcode::Send::new(types::Fd(streams[i].as_raw_fd()), msg.as_ptr(), size as u32)
             .build()
@@ -65,16 +67,24 @@ fn main() -> std::io::Result<()> {
             assert!(res > 0, "connection {i} failed: {res}");
             let next = if ud & 1 == 1 {
                 got[i] = 0;
-                opcode::Recv::new(types::Fd(streams[i].as_raw_fd()), bufs[i].as_mut_ptr(), size as u32)
-                    .build()
-                    .user_data((i as u64) << 1)
+                opcode::Recv::new(
+                    types::Fd(streams[i].as_raw_fd()),
+                    bufs[i].as_mut_ptr(),
+                    size as u32,
+                )
+                .build()
+                .user_data((i as u64) << 1)
             } else {
                 got[i] += res as usize;
                 if got[i] < size {
                     let rest = unsafe { bufs[i].as_mut_ptr().add(got[i]) };
-                    opcode::Recv::new(types::Fd(streams[i].as_raw_fd()), rest, (size - got[i]) as u32)
-                        .build()
-                        .user_data((i as u64) << 1)
+                    opcode::Recv::new(
+                        types::Fd(streams[i].as_raw_fd()),
+                        rest,
+                        (size - got[i]) as u32,
+                    )
+                    .build()
+                    .user_data((i as u64) << 1)
                 } else {
                     round_trips += 1;
                     send(i)

@@ -25,12 +25,14 @@ fn main() -> std::io::Result<()> {
         .build(4096)?;
     eprintln!("raw echo on {}", listener.local_addr()?);
     let mut bufs: Vec<Box<[u8; BUF]>> = Vec::new();
-    let accept = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd())).build().user_data(u64::MAX);
+    let accept =
+        opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd())).build().user_data(u64::MAX);
     // SAFETY (example): the accept names only the listener, which outlives the ring.
     unsafe { ring.submission().push(&accept).expect("sq") };
     loop {
         ring.submit_and_wait(1)?;
-        let cqes: Vec<_> = ring.completion().map(|c| (c.user_data(), c.result(), c.flags())).collect();
+        let cqes: Vec<_> =
+            ring.completion().map(|c| (c.user_data(), c.result(), c.flags())).collect();
         for (ud, res, flags) in cqes {
             if ud == u64::MAX {
                 if res >= 0 {

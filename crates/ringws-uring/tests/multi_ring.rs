@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 fn set_nofile(soft: u64) {
-    let (_, hard) = ringws_uring::sys::nofile_limit().unwrap();
+    let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
     let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
@@ -19,7 +19,7 @@ fn set_nofile(soft: u64) {
 #[test]
 fn a_worker_spreads_connections_over_several_rings() {
     // Tables of 1000 - 64 = 936 slots, less the 16-connection accept margin: 920 per ring.
-    let (soft, _) = ringws_uring::sys::nofile_limit().unwrap();
+    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
     set_nofile(1000);
     let (server, rx) =
         start(ringws_uring::Config { max_connections: 2400, backlog: 16, ..config(1) });

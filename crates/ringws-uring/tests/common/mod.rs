@@ -92,12 +92,9 @@ pub(crate) fn start_with(
     close_after: Option<Duration>,
 ) -> (Server<Msg>, mpsc::Receiver<Event>) {
     let (tx, rx) = mpsc::channel();
-    let server = Server::start(config, move |_| Echo {
-        events: tx.clone(),
-        last_closed: None,
-        close_after,
-    })
-    .expect("server starts");
+    let server =
+        Server::start(config, move |_| Echo { events: tx.clone(), last_closed: None, close_after })
+            .expect("server starts");
     (server, rx)
 }
 
