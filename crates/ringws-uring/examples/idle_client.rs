@@ -32,6 +32,7 @@ fn main() {
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
         assert!(fd >= 0, "socket {i}: {}", std::io::Error::last_os_error());
         let one: libc::c_int = 1;
+        // Let the kernel pick the port at connect time, per destination, not at bind.
         unsafe {
             libc::setsockopt(
                 fd,
@@ -39,9 +40,10 @@ fn main() {
                 libc::IP_BIND_ADDRESS_NO_PORT,
                 (&one as *const libc::c_int).cast(),
                 size_of::<libc::c_int>() as libc::socklen_t,
-            );
-            assert_eq!(libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), len), 0, "bind");
-        }
+            )
+        };
+        let rc = unsafe { libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), len) };
+        assert_eq!(rc, 0, "bind {source}: {}", std::io::Error::last_os_error());
         let rc = unsafe { libc::connect(fd, (&dest as *const libc::sockaddr_in).cast(), len) };
         assert_eq!(rc, 0, "connect {i}: {}", std::io::Error::last_os_error());
         fds.push(fd);
