@@ -103,6 +103,8 @@ pub enum OpKind {
     AcceptCancel = 8,
     /// The completion of a msg_ring this ring sent (ignored).
     MsgSent = 9,
+    /// Shut down the write side of a connection (after its queue drained).
+    Shutdown = 10,
 }
 
 impl OpKind {
@@ -117,6 +119,7 @@ impl OpKind {
             7 => Self::Mailbox,
             8 => Self::AcceptCancel,
             9 => Self::MsgSent,
+            10 => Self::Shutdown,
             _ => return None,
         })
     }
@@ -202,7 +205,7 @@ mod tests {
         }
 
         #[test]
-        fn user_data_round_trips(kind in 1u8..=9, ring in any::<u8>(),
+        fn user_data_round_trips(kind in 1u8..=10, ring in any::<u8>(),
                                  generation in 0u32..1 << 24, index in 0u32..1 << 24) {
             let kind = OpKind::from_u8(kind).unwrap();
             let ud = UserData::from_u64(UserData::new(kind, ring, generation, index).to_u64());

@@ -177,7 +177,16 @@ struct Conn {
     /// Bytes queued or in flight.
     buffered: usize,
     in_dirty: bool,
+    /// Shut the write side down once the queue drains (sent, or done).
+    shut_write: ShutWrite,
     cause: Option<CloseCause>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShutWrite {
+    No,
+    AfterFlush,
+    Done,
 }
 
 impl Conn {
@@ -193,6 +202,7 @@ impl Conn {
             inflight: None,
             buffered: 0,
             in_dirty: false,
+            shut_write: ShutWrite::No,
             cause: None,
         }
     }
@@ -307,6 +317,17 @@ impl<M: Send + 'static> Io<'_, M> {
     /// Whether `conn` is open and not closing.
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.core.conn(conn).is_some_and(|c| c.open && c.closing == Closing::Open)
+    }
+
+    /// Shuts down the write side of `conn` (a FIN) once everything queued has been sent, and
+    /// keeps receiving until the peer closes. Sends after this are refused.
+    pub fn shutdown_write(&mut self, conn: ConnId) {
+        self.core.shutdown_write(conn);
+    }
+
+    /// A shorter-lived `Io` for passing on while this one stays usable afterwards.
+    pub fn reborrow(&mut self) -> Io<'_, M> {
+        Io { core: &mut *self.core }
     }
 
     /// Closes `conn` once everything queued has been sent.
@@ -523,6 +544,12 @@ impl<H: Handler> Worker<H> {
                 self.maybe_finish(r, ud.index());
             }
             Some(OpKind::Close) => self.on_closed(r, ud),
+            Some(OpKind::Shutdown) => {
+                if let Some(conn) = self.core.slot_mut(r, ud) {
+                    conn.ops -= 1;
+                }
+                self.maybe_finish(r, ud.index());
+            }
             Some(OpKind::RingPoll) => {
                 if let Some(ctx) = self.core.rings.get_mut(ud.index() as usize) {
                     ctx.poll_armed = false;
@@ -556,6 +583,7 @@ impl<H: Handler> Worker<H> {
         conn.open = true;
         conn.closing = Closing::Open;
         conn.cancel_sent = false;
+        conn.shut_write = ShutWrite::No;
         conn.cause = None;
         ctx.live += 1;
         core.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -655,6 +683,8 @@ impl<H: Handler> Worker<H> {
             let conn = &mut core.rings[usize::from(r)].conns[index as usize];
             if conn.closing == Closing::AfterFlush {
                 core.teardown(r, index);
+            } else if conn.shut_write == ShutWrite::AfterFlush {
+                core.submit_shutdown(r, index);
             } else if conn.closing == Closing::Open {
                 let id = ConnId::new(core.id, r, ud.generation(), index);
                 self.handler.on_drain(&mut Io { core: &mut self.core }, id);
@@ -723,7 +753,7 @@ impl<M: Send + 'static> Core<M> {
 
     fn send(&mut self, id: ConnId, chunk: Chunk) -> Option<usize> {
         let conn = self.conn_mut(id)?;
-        if conn.closing != Closing::Open {
+        if conn.closing != Closing::Open || conn.shut_write != ShutWrite::No {
             return None;
         }
         conn.buffered += chunk.len();
@@ -748,6 +778,27 @@ impl<M: Send + 'static> Core<M> {
             }
             Closing::Teardown | Closing::CloseSubmitted => {}
         }
+    }
+
+    fn shutdown_write(&mut self, id: ConnId) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        if conn.closing != Closing::Open || conn.shut_write != ShutWrite::No {
+            return;
+        }
+        conn.shut_write = ShutWrite::AfterFlush;
+        if conn.inflight.is_none() && conn.queue.is_empty() {
+            self.submit_shutdown(id.ring(), id.index());
+        }
+    }
+
+    fn submit_shutdown(&mut self, r: u8, index: u32) {
+        let conn = &mut self.rings[usize::from(r)].conns[index as usize];
+        conn.shut_write = ShutWrite::Done;
+        conn.ops += 1;
+        let ud = UserData::new(OpKind::Shutdown, r, conn.generation, index);
+        let entry =
+            opcode::Shutdown::new(Fixed(index), libc::SHUT_WR).build().user_data(ud.to_u64());
+        self.push(r, &entry);
     }
 
     /// Closes for a reason other than our own request, keeping the first cause.

@@ -160,3 +160,23 @@ fn timer_wheel_deadline_closes_the_connection() {
     assert!(rx.iter().any(|e| matches!(e, Event::Closed(_, ref c) if c.contains("Local"))));
     shutdown_clean(server);
 }
+
+#[test]
+fn shutdown_write_sends_fin_and_keeps_receiving() {
+    let (server, rx) = start(config(1));
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"FIN").unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"bye", "queued bytes leave before the FIN");
+    // Still open for reading on the server: it sees our data and then our close.
+    s.write_all(b"late").unwrap();
+    let handle = server.handle();
+    assert_eq!(handle.live_connections(), 1);
+    drop(s);
+    wait_until("peer close", || handle.live_connections() == 0);
+    assert!(
+        rx.try_iter().any(|e| matches!(e, Event::Closed(_, ref c) if c.contains("PeerClosed")))
+    );
+    shutdown_clean(server);
+}

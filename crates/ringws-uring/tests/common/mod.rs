@@ -45,6 +45,11 @@ impl Handler for Echo {
     }
 
     fn on_data(&mut self, io: &mut Io<'_, Msg>, conn: ConnId, data: &mut [u8]) {
+        if data == b"FIN" {
+            io.send(conn, Chunk::inline(b"bye").expect("fits inline"));
+            io.shutdown_write(conn);
+            return;
+        }
         let chunk = Chunk::from(bytes::Bytes::copy_from_slice(data));
         io.send(conn, chunk);
     }
