@@ -1,0 +1,124 @@
+//! `ringws`: the default server. With no arguments it listens on 127.0.0.1:9001 and serves
+//! `/echo` (every message back, same type), `/` (a small page to try it in a browser) and
+//! `/healthz` (200). SIGINT or SIGTERM shut it down gracefully: no new connections, 1001 to every
+//! open one, queues drained within the close timeout, exit 0.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use ringws::{Accept, App, Handler, Limits, Message, Reject, UpgradeRequest, WebSocket};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The ringws WebSocket server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    addr: SocketAddr,
+    /// Worker threads, one per core [default: the number of CPUs this process may use].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Largest message in bytes, after reassembly; larger ones are closed with 1009.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_size: u64,
+    /// Largest frame in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_frame_size: u64,
+    /// Seconds allowed to complete the opening handshake (then 408).
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout: u64,
+    /// Seconds of silence before a connection is dropped (a ping goes out at half).
+    #[arg(long, default_value_t = 120)]
+    idle_timeout: u64,
+    /// Open WebSocket connections allowed; beyond, upgrades get 503.
+    #[arg(long, default_value_t = 100_000)]
+    max_connections: usize,
+    /// Bytes queued per connection beyond which new messages to it are dropped.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_backpressure: usize,
+    /// Allowed browser origins (repeatable); without any, every origin is allowed.
+    #[arg(long = "allow-origin")]
+    allowed_origins: Vec<String>,
+}
+
+/// Echoes every message with its type.
+struct Echo;
+
+impl Handler for Echo {
+    type Data = ();
+
+    fn on_upgrade(&mut self, _: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&mut self, ws: &mut WebSocket<'_, ()>, message: Message<'_>) {
+        // Dropped only when the client stopped reading past max_backpressure: nothing to do.
+        let _ = ws.send(message);
+    }
+}
+
+const INDEX: &str = include_str!("index.html");
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let mut limits = Limits::default();
+    limits.max_message_size = args.max_message_size;
+    limits.max_frame_size = args.max_frame_size;
+    limits.handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    limits.idle_timeout = Duration::from_secs(args.idle_timeout);
+    limits.max_connections = args.max_connections;
+    limits.max_backpressure = args.max_backpressure;
+    let mut app = App::new()
+        .bind(args.addr)
+        .limits(limits)
+        .ws("/echo", || Echo)
+        .get("/", "text/html; charset=utf-8", INDEX)
+        .get("/healthz", "text/plain", "ok\n");
+    if let Some(workers) = args.workers {
+        app = app.workers(workers);
+    }
+    if !args.allowed_origins.is_empty() {
+        app = app.allowed_origins(args.allowed_origins);
+    }
+    let server = match app.start() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("ringws listening on ws://{}/echo (http://{}/ for the demo page)", server.local_addr(), server.local_addr());
+    let handle = server.handle();
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    tracing::info!(signal = sig, "shutting down: closing connections with 1001");
+                    handle.shutdown();
+                }
+            });
+        }
+        Err(e) => tracing::warn!("no signal handling ({e}); stop with kill -9"),
+    }
+    match server.join() {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("worker failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

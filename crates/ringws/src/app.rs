@@ -1,0 +1,292 @@
+//! The builder users start from, the state shared by every worker, and the running server.
+
+use bytes::Bytes;
+use ringws_proto::OpCode;
+use ringws_proto::handshake::{self, Request};
+use ringws_uring::ConnId;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::config::Limits;
+use crate::engine::{Engine, EngineMsg};
+use crate::handler::Handler;
+use crate::route::{Route, Typed};
+
+type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
+
+pub(crate) struct RouteSpec {
+    pub(crate) path: String,
+    pub(crate) factory: RouteFactory,
+}
+
+struct StaticResponse {
+    content_type: String,
+    body: Bytes,
+}
+
+/// Read-only configuration every worker shares, plus the open-connection count.
+pub(crate) struct Shared {
+    pub(crate) routes: Vec<RouteSpec>,
+    statics: Vec<(String, StaticResponse)>,
+    origins: Option<Vec<String>>,
+    pub(crate) limits: Limits,
+    /// Open WebSocket connections over all workers (for `max_connections` and metrics).
+    pub(crate) open: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn route_of(&self, path: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.path == path)
+    }
+
+    /// An Origin passes when no allow-list is set, when the request has no Origin (not a
+    /// browser: cross-site hijacking needs a browser), or when it is on the list.
+    pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.origins, origin) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o)),
+        }
+    }
+
+    /// The answer to a request that is not an upgrade: a static route, or 404.
+    pub(crate) fn plain_http(&self, request: &Request<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let close = [("Connection", "close")];
+        match self.statics.iter().find(|(p, _)| p == request.path()) {
+            Some(_) if !matches!(request.method(), "GET" | "HEAD") => {
+                let headers = [("Allow", "GET, HEAD"), ("Connection", "close")];
+                handshake::write_response(&mut out, 405, &headers, "text/plain", b"method not allowed\n");
+            }
+            Some((_, r)) => {
+                let body: &[u8] = if request.method() == "HEAD" { b"" } else { &r.body };
+                handshake::write_response(&mut out, 200, &close, &r.content_type, body);
+            }
+            None if self.route_of(request.path()).is_some() => {
+                let headers = [("Upgrade", "websocket"), ("Connection", "close")];
+                handshake::write_response(&mut out, 426, &headers, "text/plain", b"this path speaks WebSocket\n");
+            }
+            None => handshake::write_response(&mut out, 404, &close, "text/plain", b"not found\n"),
+        }
+        out
+    }
+}
+
+/// Builds a server: address, workers, limits, WebSocket routes and static HTTP routes.
+///
+/// ```no_run
+/// use ringws::{Accept, App, Handler, Message, Reject, UpgradeRequest, WebSocket};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Data = ();
+///     fn on_upgrade(&mut self, _: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+///         Ok(Accept::new(()))
+///     }
+///     fn on_message(&mut self, ws: &mut WebSocket<'_, ()>, message: Message<'_>) {
+///         let _ = ws.send(message);
+///     }
+/// }
+///
+/// let server = App::new().ws("/echo", || Echo).start().expect("listening");
+/// server.join().expect("clean exit");
+/// ```
+pub struct App {
+    driver: ringws_uring::Config,
+    limits: Limits,
+    routes: Vec<RouteSpec>,
+    statics: Vec<(String, StaticResponse)>,
+    origins: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("addr", &self.driver.addr)
+            .field("workers", &self.driver.workers)
+            .field("routes", &self.routes.iter().map(|r| &r.path).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// 127.0.0.1:9001, one worker per core, default [`Limits`], no routes.
+    pub fn new() -> Self {
+        Self {
+            driver: ringws_uring::Config::default(),
+            limits: Limits::default(),
+            routes: Vec::new(),
+            statics: Vec::new(),
+            origins: None,
+        }
+    }
+
+    /// The address to listen on (port 0 picks a free one; see [`Server::local_addr`]).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.driver.addr = addr;
+        self
+    }
+
+    /// The number of worker threads (default: one per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.driver.workers = workers.max(1);
+        self
+    }
+
+    /// The limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The driver's settings (buffer sizes, ring sizes, pinning).
+    pub fn driver(mut self, config: ringws_uring::Config) -> Self {
+        let (addr, workers) = (self.driver.addr, self.driver.workers);
+        self.driver = ringws_uring::Config { addr, workers, ..config };
+        self
+    }
+
+    /// Only browsers whose `Origin` is on this list may upgrade (others get 403); requests
+    /// without an `Origin` header are not browsers and pass. Default: no list, every origin.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A WebSocket route: `factory` makes one handler per worker.
+    pub fn ws<H, F>(mut self, path: &str, factory: F) -> Self
+    where
+        H: Handler,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        let factory: RouteFactory = Box::new(move || Box::new(Typed(factory())));
+        self.routes.push(RouteSpec { path: path.to_owned(), factory });
+        self
+    }
+
+    /// A static HTTP route answered to GET and HEAD.
+    pub fn get(mut self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Self {
+        let response = StaticResponse { content_type: content_type.to_owned(), body: body.into() };
+        self.statics.push((path.to_owned(), response));
+        self
+    }
+
+    /// Starts the workers and returns once they listen.
+    ///
+    /// # Errors
+    /// The address cannot be bound, or io_uring is unavailable (the message says why).
+    pub fn start(self) -> io::Result<Server> {
+        let mut driver = self.driver;
+        // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
+        driver.max_connections = self.limits.max_connections + self.limits.max_connections / 10 + 1024;
+        let shared = Arc::new(Shared {
+            routes: self.routes,
+            statics: self.statics,
+            origins: self.origins,
+            limits: self.limits,
+            open: AtomicUsize::new(0),
+        });
+        let for_workers = shared.clone();
+        let inner = ringws_uring::Server::start(driver, move |_| Engine::new(for_workers.clone()))?;
+        Ok(Server { handle: ServerHandle { inner: inner.handle(), shared }, inner })
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    inner: ringws_uring::Server<EngineMsg>,
+    handle: ServerHandle,
+}
+
+impl Server {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr()
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Waits until every worker has shut down.
+    ///
+    /// # Errors
+    /// A worker failed or panicked.
+    pub fn join(self) -> io::Result<()> {
+        self.inner.join().map(drop)
+    }
+}
+
+/// Sends to connections and shuts the server down, from any thread. `Send + Sync`, cheap to
+/// clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    inner: ringws_uring::ServerHandle<EngineMsg>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").field("open", &self.open_connections()).finish()
+    }
+}
+
+impl ServerHandle {
+    /// Sends a text message to `conn` (on whichever worker owns it).
+    ///
+    /// # Errors
+    /// The worker could not be woken.
+    pub fn send_text(&self, conn: ConnId, text: impl Into<Bytes>) -> io::Result<()> {
+        self.send(conn, OpCode::Text, text.into())
+    }
+
+    /// Sends a binary message to `conn`.
+    ///
+    /// # Errors
+    /// The worker could not be woken.
+    pub fn send_binary(&self, conn: ConnId, payload: impl Into<Bytes>) -> io::Result<()> {
+        self.send(conn, OpCode::Binary, payload.into())
+    }
+
+    fn send(&self, conn: ConnId, opcode: OpCode, payload: Bytes) -> io::Result<()> {
+        self.inner.post(usize::from(conn.worker()), EngineMsg::Send { conn, opcode, payload })
+    }
+
+    /// Starts the closing handshake on `conn`.
+    ///
+    /// # Errors
+    /// The worker could not be woken.
+    pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> io::Result<()> {
+        let msg = EngineMsg::Close { conn, code, reason: reason.to_owned() };
+        self.inner.post(usize::from(conn.worker()), msg)
+    }
+
+    /// Graceful shutdown: stop accepting, 1001 to every connection, drain send queues within the
+    /// close timeout, then the workers exit and [`Server::join`] returns.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Open WebSocket connections (all workers).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections held by the driver (WebSocket, handshaking and plain HTTP).
+    pub fn tcp_connections(&self) -> u64 {
+        self.inner.live_connections()
+    }
+}

@@ -1,0 +1,49 @@
+//! Limits, with their defaults and the reason for each.
+
+use std::time::Duration;
+
+/// Per-connection limits and deadlines. Every field says its default and why.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest message, after reassembling fragments. Default 16 MiB: the largest message the
+    /// Autobahn suite sends; lower it for chat-sized traffic. Over it: close 1009, decided from
+    /// the frame header before the payload is buffered.
+    pub max_message_size: u64,
+    /// Largest single frame. Default 16 MiB, as for messages.
+    pub max_frame_size: u64,
+    /// Largest request head of the opening handshake. Default 8 KiB (nginx's default header
+    /// buffer; browsers send under 2 KiB). Over it: 431.
+    pub max_header_bytes: usize,
+    /// Time allowed to complete the opening handshake from accept. Default 10 s: a slow mobile
+    /// client needs a few seconds, a client trickling bytes to hold a slot gets none. Over it: 408.
+    pub handshake_timeout: Duration,
+    /// A connection silent for half of this gets a ping; silent for all of it, it is dropped (the
+    /// application sees 1006). Default 120 s: longer than most NAT idle timeouts' ping needs,
+    /// short enough to reclaim vanished peers.
+    pub idle_timeout: Duration,
+    /// Time to wait for the peer's close frame after ours. Default 5 s.
+    pub close_timeout: Duration,
+    /// Open WebSocket connections the server accepts (all workers). Default 100,000. Beyond it an
+    /// upgrade is answered 503.
+    pub max_connections: usize,
+    /// Bytes queued for one connection beyond which new sends are dropped
+    /// ([`crate::SendStatus::Dropped`]). Default 16 MiB, so that one maximum-size message can
+    /// always be queued; set it near 64 KiB for fan-out to many small subscribers.
+    pub max_backpressure: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            max_header_bytes: 8 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            close_timeout: Duration::from_secs(5),
+            max_connections: 100_000,
+            max_backpressure: 16 << 20,
+        }
+    }
+}

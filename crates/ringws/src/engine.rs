@@ -1,0 +1,417 @@
+//! The engine: the driver's handler that speaks HTTP and WebSocket on every connection of one
+//! worker, and calls the routes' handlers.
+//!
+//! ```text
+//!  on_data ─► Handshake: gather the head ─► parse_request ─► plain HTTP answer | 101 + on_open
+//!          └► Open: FrameDecoder (unmask in place) ─► MessageAssembler ─► on_message / ping /
+//!             pong (auto-answered) / close (answered, then TCP closed)
+//!  protocol error ─► close frame with its code ─► FIN ─► wait for the peer's close or EOF
+//!  timers: handshake deadline (408), idle ping at half the idle timeout, drop at the full one,
+//!          close deadline
+//! ```
+
+use bytes::Bytes;
+use ringws_proto::close::CloseAction;
+use ringws_proto::handshake::{self, Request};
+use ringws_proto::{CloseCode, CloseFrame, FrameDecoder, MessageAssembler, OpCode, Role};
+use ringws_uring::{CloseCause, ConnId, Io};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::app::Shared;
+use crate::handler::{Message, UpgradeRequest};
+use crate::log::LogLimiter;
+use crate::route::{Ctx, Event, Route};
+use crate::websocket::{Control, send_close, send_frame};
+
+/// Messages to a worker from other threads ([`crate::ServerHandle`]).
+#[derive(Debug)]
+pub enum EngineMsg {
+    /// Send a message to a connection of this worker.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// Text or binary.
+        opcode: OpCode,
+        /// The payload, shared.
+        payload: Bytes,
+    },
+    /// Close a connection of this worker.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// The close code.
+        code: u16,
+        /// The reason.
+        reason: String,
+    },
+}
+
+enum Phase {
+    /// Gathering the request head.
+    Handshake(Vec<u8>),
+    /// A WebSocket connection on route `route`.
+    Open { route: usize, data: Box<dyn Any> },
+    /// An HTTP answer was sent; the connection closes once it is out.
+    Done,
+}
+
+struct Codec {
+    decoder: FrameDecoder,
+    assembler: MessageAssembler,
+    /// The decoder hit a framing error: the byte stream can no longer be parsed.
+    lost_sync: bool,
+}
+
+struct Conn {
+    phase: Phase,
+    opened: Instant,
+    codec: Codec,
+    ctl: Control,
+}
+
+/// One worker's engine.
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+    routes: Vec<Box<dyn Route>>,
+    conns: HashMap<u64, Conn>,
+    log: LogLimiter,
+}
+
+impl Engine {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let routes = shared.routes.iter().map(|r| (r.factory)()).collect();
+        Self { shared, routes, conns: HashMap::new(), log: LogLimiter::new(20) }
+    }
+
+    fn warn(&mut self, now: Instant, id: ConnId, what: &str, detail: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.log.allow(now) {
+            if suppressed > 0 {
+                tracing::warn!(suppressed, "earlier peer errors not logged (rate limit)");
+            }
+            tracing::warn!(peer = %id, "{what}: {detail}");
+        }
+    }
+
+    fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Phase::Handshake(buf) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
+        let limits = &self.shared.limits;
+        let request = match handshake::parse_request(&buf, limits.max_header_bytes) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                conn.phase = Phase::Handshake(buf);
+                return;
+            }
+            Err(e) => {
+                let mut out = Vec::new();
+                handshake::write_reject(&mut out, &e);
+                self.answer(io, id, out);
+                self.warn(io.now(), id, "bad request", &e);
+                return;
+            }
+        };
+        if !request.is_upgrade() {
+            let out = self.shared.plain_http(&request);
+            self.answer(io, id, out);
+            return;
+        }
+        match self.upgrade(io, id, &request) {
+            Ok(route) => {
+                let rest = buf[request.len()..].to_vec();
+                self.open(io, id, route, rest);
+            }
+            Err(out) => self.answer(io, id, out),
+        }
+    }
+
+    /// Validates the upgrade and asks the route; on success the 101 is queued and the
+    /// connection's phase is `Open`. On refusal, the HTTP answer to send.
+    fn upgrade(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, request: &Request<'_>) -> Result<usize, Vec<u8>> {
+        let shared = &self.shared;
+        let reply = |status: u16, body: &str| {
+            let mut out = Vec::new();
+            let headers = [("Connection", "close")];
+            handshake::write_response(&mut out, status, &headers, "text/plain; charset=utf-8", body.as_bytes());
+            out
+        };
+        let Some(route) = shared.route_of(request.path()) else {
+            return Err(reply(404, "no WebSocket endpoint at this path\n"));
+        };
+        let upgrade = request.websocket().map_err(|e| {
+            let mut out = Vec::new();
+            handshake::write_reject(&mut out, &e);
+            out
+        })?;
+        if !shared.origin_allowed(request.origin()) {
+            return Err(reply(403, "origin not allowed\n"));
+        }
+        if shared.open.load(Ordering::Relaxed) >= shared.limits.max_connections {
+            return Err(reply(503, "connection limit reached\n"));
+        }
+        let view = UpgradeRequest { request, upgrade: &upgrade };
+        let (protocol, data) = self.routes[route]
+            .upgrade(&view)
+            .map_err(|r| reply(r.status, &format!("{}\n", r.body)))?;
+        let mut out = Vec::with_capacity(160);
+        handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
+        io.send_bytes(id, Bytes::from(out));
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+            conn.phase = Phase::Open { route, data };
+        }
+        Ok(route)
+    }
+
+    fn open(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, mut rest: Vec<u8>) {
+        let now = io.now();
+        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+            conn.ctl.last_seen = now;
+            io.set_timer(now + self.shared.limits.idle_timeout / 2, id.to_u64());
+        }
+        self.event(io, id, route, Event::Open);
+        if !rest.is_empty() {
+            self.frames(io, id, &mut rest);
+        }
+    }
+
+    /// Sends a plain HTTP answer and closes once it is out.
+    fn answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
+        io.send_bytes(id, Bytes::from(out));
+        io.close(id);
+        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+            conn.phase = Phase::Done;
+        }
+    }
+
+    fn event(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, event: Event<'_>) {
+        let close_timeout = self.shared.limits.close_timeout;
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Phase::Open { data, .. } = &mut conn.phase else { return };
+        let ctx = Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut conn.ctl, close_timeout };
+        self.routes[route].event(ctx, event);
+    }
+
+    /// Decodes frames from `bytes` and dispatches what they hold.
+    fn frames(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: &mut [u8]) {
+        let close_timeout = self.shared.limits.close_timeout;
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Phase::Open { route, data } = &mut conn.phase else { return };
+        let route = *route;
+        let handler = &mut self.routes[route];
+        let codec = &mut conn.codec;
+        let ctl = &mut conn.ctl;
+        let mut pos = 0;
+        let mut error = None;
+        while !codec.lost_sync {
+            let (part, used) = match codec.decoder.decode(&mut bytes[pos..]) {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(e) => {
+                    codec.lost_sync = true;
+                    error = Some(e);
+                    break;
+                }
+            };
+            pos += used;
+            let message = match codec.assembler.push(part) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) if !ctl.failed => {
+                    error = Some(e);
+                    break;
+                }
+                Err(_) => continue,
+            };
+            use ringws_proto::Message as Wire;
+            let deliver = ctl.close.can_receive() && !ctl.failed;
+            let event = match message {
+                Wire::Text(t) if deliver => Event::Message(Message::Text(t)),
+                Wire::Binary(b) if deliver => Event::Message(Message::Binary(b)),
+                Wire::Ping(p) if deliver => {
+                    let _ = send_frame(io, id, ctl, OpCode::Pong, p, None);
+                    Event::Ping(p)
+                }
+                Wire::Pong(p) if deliver => {
+                    ctl.ping_outstanding = false;
+                    Event::Pong(p)
+                }
+                Wire::Close(frame) => {
+                    peer_close(io, id, ctl, frame);
+                    continue;
+                }
+                _ => continue,
+            };
+            let ctx = Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut *ctl, close_timeout };
+            handler.event(ctx, event);
+        }
+        if let Some(e) = error {
+            let lost_sync = codec.lost_sync;
+            self.fail(io, id, &e, lost_sync);
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): our close frame with the error's code, then a FIN
+    /// so the peer answers and closes even if we can no longer parse its bytes.
+    fn fail(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, error: &ringws_proto::Error, lost_sync: bool) {
+        self.warn(io.now(), id, "protocol error", error);
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let ctl = &mut conn.ctl;
+        let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+        let reason = error.to_string();
+        ctl.failed = true;
+        if !send_close(io, id, ctl, code, &reason) && lost_sync {
+            io.close(id);
+            return;
+        }
+        io.shutdown_write(id);
+        let deadline = io.now() + self.shared.limits.close_timeout;
+        ctl.close_deadline = Some(deadline);
+        io.set_timer(deadline, id.to_u64());
+    }
+
+    fn on_timer_for(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let limits = &self.shared.limits;
+        let now = io.now();
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        match conn.phase {
+            Phase::Handshake(_) => {
+                if now.duration_since(conn.opened) >= limits.handshake_timeout {
+                    let mut out = Vec::new();
+                    let headers = [("Connection", "close")];
+                    handshake::write_response(&mut out, 408, &headers, "text/plain", b"handshake timeout\n");
+                    self.answer(io, id, out);
+                }
+            }
+            Phase::Done => {}
+            Phase::Open { .. } => {
+                let ctl = &mut conn.ctl;
+                if ctl.close_deadline.is_some_and(|d| now >= d) {
+                    io.abort(id);
+                    return;
+                }
+                let idle = now.duration_since(ctl.last_seen);
+                if idle >= limits.idle_timeout {
+                    // Silent through a whole idle timeout, ping included: the peer is gone.
+                    io.abort(id);
+                    return;
+                }
+                let half = limits.idle_timeout / 2;
+                if idle >= half && !ctl.ping_outstanding && ctl.close.can_send() {
+                    ctl.ping_outstanding = true;
+                    let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);
+                }
+                let next = if ctl.ping_outstanding { ctl.last_seen + limits.idle_timeout } else { ctl.last_seen + half };
+                let next = ctl.close_deadline.map_or(next, |d| d.min(next)).max(now);
+                io.set_timer(next, id.to_u64());
+            }
+        }
+    }
+}
+
+/// The peer sent a close frame: answer it (echoing its code) and close the transport, or, if we
+/// closed first, the handshake is complete.
+fn peer_close(io: &mut Io<'_, EngineMsg>, id: ConnId, ctl: &mut Control, frame: Option<CloseFrame<'_>>) {
+    if ctl.code.is_none() {
+        ctl.code = Some(frame.map_or((CloseCode::NO_STATUS.0, String::new()), |f| (f.code.0, f.reason.to_owned())));
+    }
+    match ctl.close.receive_close() {
+        CloseAction::SendClose => {
+            let mut payload = [0u8; 125];
+            let n = frame.map_or(0, |f| CloseFrame { code: f.code, reason: "" }.encode(&mut payload));
+            let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
+            ctl.close.reply_sent();
+            io.close(id);
+        }
+        CloseAction::CloseTransport => io.close(id),
+        CloseAction::Nothing => {}
+    }
+}
+
+impl ringws_uring::Handler for Engine {
+    type Message = EngineMsg;
+
+    fn on_open(&mut self, io: &mut Io<'_, EngineMsg>, conn: ConnId) {
+        let now = io.now();
+        let limits = &self.shared.limits;
+        let codec = Codec {
+            decoder: FrameDecoder::new(Role::Server).with_max_frame_size(limits.max_frame_size),
+            assembler: MessageAssembler::new().with_max_message_size(limits.max_message_size),
+            lost_sync: false,
+        };
+        let ctl = Control::new(now, limits.max_backpressure);
+        io.set_timer(now + limits.handshake_timeout, conn.to_u64());
+        self.conns.insert(conn.to_u64(), Conn { phase: Phase::Handshake(Vec::new()), opened: now, codec, ctl });
+    }
+
+    fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        conn.ctl.last_seen = io.now();
+        match &mut conn.phase {
+            Phase::Handshake(buf) => {
+                buf.extend_from_slice(data);
+                self.handshake(io, id);
+            }
+            Phase::Open { .. } => self.frames(io, id, data),
+            Phase::Done => {}
+        }
+    }
+
+    fn on_drain(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let route = match self.conns.get(&id.to_u64()).map(|c| &c.phase) {
+            Some(Phase::Open { route, .. }) => *route,
+            _ => return,
+        };
+        self.event(io, id, route, Event::Drain);
+    }
+
+    fn on_close(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
+        let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
+        if let Phase::Open { route, data } = conn.phase {
+            self.shared.open.fetch_sub(1, Ordering::Relaxed);
+            let (code, reason) = conn.ctl.code.unwrap_or((CloseCode::ABNORMAL.0, String::new()));
+            if let CloseCause::Error(e) = cause {
+                tracing::debug!(peer = %id, "connection error: {e}");
+            }
+            self.routes[route].close(id, data, code, &reason);
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_, EngineMsg>, key: u64) {
+        self.on_timer_for(io, ConnId::from_u64(key));
+    }
+
+    fn on_message(&mut self, io: &mut Io<'_, EngineMsg>, msg: EngineMsg) {
+        match msg {
+            EngineMsg::Send { conn, opcode, payload } => {
+                if let Some(c) = self.conns.get(&conn.to_u64()) {
+                    if matches!(c.phase, Phase::Open { .. }) {
+                        let _ = send_frame(io, conn, &c.ctl, opcode, &[], Some(payload));
+                    }
+                }
+            }
+            EngineMsg::Close { conn, code, reason } => {
+                let close_timeout = self.shared.limits.close_timeout;
+                if let Some(c) = self.conns.get_mut(&conn.to_u64()) {
+                    if matches!(c.phase, Phase::Open { .. }) && send_close(io, conn, &mut c.ctl, CloseCode(code), &reason) {
+                        let deadline = io.now() + close_timeout;
+                        c.ctl.close_deadline = Some(deadline);
+                        io.set_timer(deadline, conn.to_u64());
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self, io: &mut Io<'_, EngineMsg>) {
+        for (&key, conn) in self.conns.iter_mut() {
+            if matches!(conn.phase, Phase::Open { .. }) {
+                send_close(io, ConnId::from_u64(key), &mut conn.ctl, CloseCode::GOING_AWAY, "server shutting down");
+            }
+        }
+        io.shutdown(self.shared.limits.close_timeout);
+    }
+}

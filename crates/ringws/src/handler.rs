@@ -1,0 +1,150 @@
+//! What an application implements: a handler per route, in the spirit of uWebSockets' behavior
+//! struct (`open`, `message`, `drain`, `close`), with typed per-connection data.
+
+use ringws_uring::ConnId;
+
+use crate::websocket::WebSocket;
+
+/// A data message, borrowed: from the receive buffer when it arrived in one frame (no copy), or
+/// from the connection's reassembly buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// Text, validated UTF-8.
+    Text(&'a str),
+    /// Binary.
+    Binary(&'a [u8]),
+}
+
+/// What a send did. Never ignore it on a fan-out path: it is the backpressure signal.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Queued, and the connection's buffered amount is within `max_backpressure`.
+    Sent,
+    /// Queued, but the buffered amount is now over `max_backpressure`; wait for `on_drain`.
+    Backpressure,
+    /// Not queued: the connection is closing or gone, or was already over `max_backpressure`.
+    Dropped,
+}
+
+/// The answer to an upgrade request: accept, with the connection's data and an optional
+/// subprotocol.
+#[derive(Debug)]
+pub struct Accept<D> {
+    /// The connection's typed data, handed to every callback.
+    pub data: D,
+    /// The chosen subprotocol (one the client offered), or `None`.
+    pub protocol: Option<String>,
+}
+
+impl<D> Accept<D> {
+    /// Accepts with `data` and no subprotocol.
+    pub fn new(data: D) -> Self {
+        Self { data, protocol: None }
+    }
+
+    /// Sets the subprotocol to answer with.
+    pub fn with_protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+}
+
+/// Refuses an upgrade with an HTTP status and a short body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The HTTP status, e.g. 401 or 403.
+    pub status: u16,
+    /// The body, for humans.
+    pub body: String,
+}
+
+impl Reject {
+    /// A refusal with `status` and `body`.
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
+        Self { status, body: body.into() }
+    }
+}
+
+/// The upgrade request as the handler sees it.
+#[derive(Debug)]
+pub struct UpgradeRequest<'a> {
+    pub(crate) request: &'a ringws_proto::handshake::Request<'a>,
+    pub(crate) upgrade: &'a ringws_proto::handshake::Upgrade<'a>,
+}
+
+impl<'a> UpgradeRequest<'a> {
+    /// The path, without the query.
+    pub fn path(&self) -> &'a str {
+        self.request.path()
+    }
+
+    /// The query string, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.request.query()
+    }
+
+    /// The first header named `name` (case-insensitive), if it is text.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.request.header(name)
+    }
+
+    /// The `Origin` header.
+    pub fn origin(&self) -> Option<&'a str> {
+        self.request.origin()
+    }
+
+    /// The subprotocols the client offered, in its order.
+    pub fn protocols(&self) -> &[&'a str] {
+        self.upgrade.protocols()
+    }
+
+    /// The server's first preference among the client's offers.
+    pub fn choose_protocol<'p>(&self, server_preference: &[&'p str]) -> Option<&'p str> {
+        self.upgrade.choose_protocol(server_preference)
+    }
+}
+
+/// The callbacks of one route. One instance per worker thread (made by the route's factory), so
+/// it may keep non-`Send` state; every method but `on_upgrade` has a default that does nothing.
+pub trait Handler: 'static {
+    /// Per-connection data, created by `on_upgrade`.
+    type Data: 'static;
+
+    /// Decides on an upgrade: accept with data (and maybe a subprotocol) or reject with a status.
+    ///
+    /// # Errors
+    /// A [`Reject`] is answered as an HTTP response and the connection closed.
+    fn on_upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Self::Data>, Reject>;
+
+    /// The connection is open.
+    fn on_open(&mut self, ws: &mut WebSocket<'_, Self::Data>) {
+        let _ = ws;
+    }
+
+    /// A message arrived. The payload is borrowed: copy what must outlive the call.
+    fn on_message(&mut self, ws: &mut WebSocket<'_, Self::Data>, message: Message<'_>) {
+        let _ = (ws, message);
+    }
+
+    /// A ping arrived (the pong has already been queued).
+    fn on_ping(&mut self, ws: &mut WebSocket<'_, Self::Data>, payload: &[u8]) {
+        let _ = (ws, payload);
+    }
+
+    /// A pong arrived.
+    fn on_pong(&mut self, ws: &mut WebSocket<'_, Self::Data>, payload: &[u8]) {
+        let _ = (ws, payload);
+    }
+
+    /// The send queue emptied: a connection that reported backpressure can take more.
+    fn on_drain(&mut self, ws: &mut WebSocket<'_, Self::Data>) {
+        let _ = ws;
+    }
+
+    /// The connection is closed: `code` is the peer's close code (1005 if its close frame had
+    /// none), ours if we failed the connection, or 1006 if the peer vanished without a close.
+    fn on_close(&mut self, id: ConnId, data: Self::Data, code: u16, reason: &str) {
+        let _ = (id, data, code, reason);
+    }
+}

@@ -1,0 +1,32 @@
+//! `ringws`: the WebSocket engine applications embed.
+//!
+//! An [`App`] binds an address, sets [`Limits`], and maps paths to routes; each route is a
+//! [`Handler`] (one instance per worker thread) with typed per-connection data. Plain HTTP is
+//! answered on the same port (static routes, or 404).
+//!
+//! ```text
+//!  ringws-uring worker ── on_data(&mut [u8]) ──► Engine (one per worker)
+//!      Handshake: ringws_proto::handshake ──► route.on_upgrade ──► 101 | HTTP refusal
+//!      Open: FrameDecoder (unmask in place) ──► MessageAssembler ──► route.on_message(&mut
+//!            WebSocket, Message<'_>)  (payload borrowed from the receive buffer)
+//!      WebSocket::send_* ──► header (inline) + payload (shared Bytes) ──► per-connection queue
+//!            ──► one vectored send per connection per loop turn
+//! ```
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod app;
+mod config;
+mod engine;
+mod handler;
+mod log;
+mod route;
+mod websocket;
+
+pub use app::{App, Server, ServerHandle};
+pub use config::Limits;
+pub use engine::EngineMsg;
+pub use handler::{Accept, Handler, Message, Reject, SendStatus, UpgradeRequest};
+pub use ringws_proto::OpCode;
+pub use ringws_uring::ConnId;
+pub use websocket::WebSocket;

@@ -1,0 +1,62 @@
+//! Type erasure for routes: each route has its own handler type and data type; the engine holds
+//! them all as `Box<dyn Route>` and the data as `Box<dyn Any>` (no allocation for `()` data).
+
+use ringws_uring::{ConnId, Io};
+use std::any::Any;
+use std::time::Duration;
+
+use crate::engine::EngineMsg;
+use crate::handler::{Handler, Message, Reject, UpgradeRequest};
+use crate::websocket::{Control, WebSocket};
+
+/// What the engine needs from a route's handler, whatever its types.
+pub(crate) trait Route {
+    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<(Option<String>, Box<dyn Any>), Reject>;
+    fn event(&mut self, ws: Ctx<'_>, event: Event<'_>);
+    fn close(&mut self, id: ConnId, data: Box<dyn Any>, code: u16, reason: &str);
+}
+
+/// The untyped parts of a callback's `WebSocket`.
+pub(crate) struct Ctx<'a> {
+    pub(crate) io: Io<'a, EngineMsg>,
+    pub(crate) id: ConnId,
+    pub(crate) data: &'a mut dyn Any,
+    pub(crate) ctl: &'a mut Control,
+    pub(crate) close_timeout: Duration,
+}
+
+pub(crate) enum Event<'a> {
+    Open,
+    Message(Message<'a>),
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    Drain,
+}
+
+pub(crate) struct Typed<H>(pub(crate) H);
+
+impl<H: Handler> Route for Typed<H> {
+    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<(Option<String>, Box<dyn Any>), Reject> {
+        let accept = self.0.on_upgrade(request)?;
+        Ok((accept.protocol, Box::new(accept.data)))
+    }
+
+    fn event(&mut self, ctx: Ctx<'_>, event: Event<'_>) {
+        // The engine only ever stores this route's own data type for its connections.
+        let Some(data) = ctx.data.downcast_mut::<H::Data>() else { return };
+        let mut ws = WebSocket { io: ctx.io, id: ctx.id, data, ctl: ctx.ctl, close_timeout: ctx.close_timeout };
+        match event {
+            Event::Open => self.0.on_open(&mut ws),
+            Event::Message(m) => self.0.on_message(&mut ws, m),
+            Event::Ping(p) => self.0.on_ping(&mut ws, p),
+            Event::Pong(p) => self.0.on_pong(&mut ws, p),
+            Event::Drain => self.0.on_drain(&mut ws),
+        }
+    }
+
+    fn close(&mut self, id: ConnId, data: Box<dyn Any>, code: u16, reason: &str) {
+        if let Ok(data) = data.downcast::<H::Data>() {
+            self.0.on_close(id, *data, code, reason);
+        }
+    }
+}

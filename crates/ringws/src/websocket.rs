@@ -1,0 +1,185 @@
+//! The connection handle callbacks get, and the per-connection control state behind it.
+
+use bytes::Bytes;
+use ringws_proto::close::{CloseAction, CloseFrame};
+use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
+use ringws_proto::{CloseCode, CloseHandshake, OpCode};
+use ringws_uring::{Chunk, ConnId, Io};
+use std::time::Instant;
+
+use crate::engine::EngineMsg;
+use crate::handler::SendStatus;
+
+/// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
+/// the close code to report, liveness.
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub(crate) close: CloseHandshake,
+    /// The code and reason `on_close` will report, once known.
+    pub(crate) code: Option<(u16, String)>,
+    /// We failed the connection (protocol error): only the peer's close frame matters now.
+    pub(crate) failed: bool,
+    pub(crate) last_seen: Instant,
+    pub(crate) ping_outstanding: bool,
+    pub(crate) close_deadline: Option<Instant>,
+    pub(crate) max_backpressure: usize,
+}
+
+impl Control {
+    pub(crate) fn new(now: Instant, max_backpressure: usize) -> Self {
+        Self {
+            close: CloseHandshake::new(),
+            code: None,
+            failed: false,
+            last_seen: now,
+            ping_outstanding: false,
+            close_deadline: None,
+            max_backpressure,
+        }
+    }
+}
+
+/// Queues one frame: the header inline and the payload after it. Payloads that fit next to the
+/// header (22 bytes in all) travel inline with no allocation; others are copied once into a
+/// `Bytes`, or not at all when they already are one (`shared`).
+pub(crate) fn send_frame(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &Control,
+    opcode: OpCode,
+    payload: &[u8],
+    shared: Option<Bytes>,
+) -> SendStatus {
+    let control = opcode == OpCode::Close;
+    if !control && !ctl.close.can_send() {
+        return SendStatus::Dropped;
+    }
+    if !control && io.buffered(id) > ctl.max_backpressure {
+        return SendStatus::Dropped;
+    }
+    let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = FrameHeader::new(opcode, len as u64).encode(&mut head);
+    let queued = match shared {
+        Some(bytes) => io.send_all(id, [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))].into_iter().flatten()),
+        None => {
+            let mut joined = [0u8; 22];
+            if n + payload.len() <= joined.len() {
+                joined[..n].copy_from_slice(&head[..n]);
+                joined[n..n + payload.len()].copy_from_slice(payload);
+                Chunk::inline(&joined[..n + payload.len()]).and_then(|c| io.send(id, c))
+            } else {
+                let body = Chunk::Shared(Bytes::copy_from_slice(payload));
+                io.send_all(id, [Chunk::inline(&head[..n]), Some(body)].into_iter().flatten())
+            }
+        }
+    };
+    match queued {
+        None => SendStatus::Dropped,
+        Some(buffered) if buffered > ctl.max_backpressure => SendStatus::Backpressure,
+        Some(_) => SendStatus::Sent,
+    }
+}
+
+/// Sends our close frame (if the handshake lets us) and records what `on_close` will report.
+/// Returns whether a close frame was queued.
+pub(crate) fn send_close(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    code: CloseCode,
+    reason: &str,
+) -> bool {
+    if ctl.close.start_close() != CloseAction::SendClose {
+        return false;
+    }
+    let mut payload = [0u8; 125];
+    let n = CloseFrame { code, reason }.encode(&mut payload);
+    if ctl.code.is_none() {
+        ctl.code = Some((code.0, reason.to_owned()));
+    }
+    let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
+    true
+}
+
+/// One connection, as callbacks see it: send, close, and the typed data.
+#[derive(Debug)]
+pub struct WebSocket<'a, D> {
+    pub(crate) io: Io<'a, EngineMsg>,
+    pub(crate) id: ConnId,
+    pub(crate) data: &'a mut D,
+    pub(crate) ctl: &'a mut Control,
+    pub(crate) close_timeout: std::time::Duration,
+}
+
+impl<D> WebSocket<'_, D> {
+    /// This connection's id: valid for its whole life, never reused after it.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The connection's data.
+    pub fn data(&self) -> &D {
+        self.data
+    }
+
+    /// The connection's data, mutably.
+    pub fn data_mut(&mut self) -> &mut D {
+        self.data
+    }
+
+    /// Sends a text message (the payload is copied once unless it fits inline with its header).
+    pub fn send_text(&mut self, text: &str) -> SendStatus {
+        send_frame(&mut self.io, self.id, self.ctl, OpCode::Text, text.as_bytes(), None)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, payload: &[u8]) -> SendStatus {
+        send_frame(&mut self.io, self.id, self.ctl, OpCode::Binary, payload, None)
+    }
+
+    /// Sends a message of the same kind as `message` (an echo).
+    pub fn send(&mut self, message: crate::Message<'_>) -> SendStatus {
+        match message {
+            crate::Message::Text(t) => self.send_text(t),
+            crate::Message::Binary(b) => self.send_binary(b),
+        }
+    }
+
+    /// Sends a payload that is already a shared `Bytes`: no copy, however many connections it
+    /// goes to.
+    pub fn send_shared(&mut self, opcode: ringws_proto::OpCode, payload: Bytes) -> SendStatus {
+        send_frame(&mut self.io, self.id, self.ctl, opcode, &[], Some(payload))
+    }
+
+    /// Sends a ping (at most 125 bytes; longer payloads are cut).
+    pub fn ping(&mut self, payload: &[u8]) -> SendStatus {
+        let payload = &payload[..payload.len().min(125)];
+        send_frame(&mut self.io, self.id, self.ctl, OpCode::Ping, payload, None)
+    }
+
+    /// Bytes queued for this connection and not yet sent.
+    pub fn buffered_amount(&self) -> usize {
+        self.io.buffered(self.id)
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes); the transport
+    /// closes when the peer answers, or after the close timeout.
+    pub fn close(&mut self, code: u16, reason: &str) {
+        if send_close(&mut self.io, self.id, self.ctl, CloseCode(code), reason) {
+            let deadline = self.io.now() + self.close_timeout;
+            self.ctl.close_deadline = Some(deadline);
+            self.io.set_timer(deadline, self.id.to_u64());
+        }
+    }
+
+    /// Closes the transport at once, without a close frame (the peer sees a dropped connection).
+    pub fn terminate(&mut self) {
+        self.io.abort(self.id);
+    }
+
+    /// The worker (core) this connection lives on.
+    pub fn worker(&self) -> usize {
+        self.io.worker()
+    }
+}
