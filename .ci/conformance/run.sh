@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds and starts the release server on a free port, runs Autobahn|Testsuite against /echo
+# (../shared/conformance/run.sh), and checks every case against expected-results.json.
+# Usage: .ci/conformance/run.sh [--write]   (--write records the current results as expected)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=${SHARED:-../shared}
+port=${CONFORMANCE_PORT:-9011}
+out=${CONFORMANCE_OUT:-target/conformance}
+cargo build --release -q -p ringws-server
+rm -rf "$out"
+target/release/ringws --addr "127.0.0.1:$port" > target/conformance-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+status=0
+bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" | tail -n 20 || status=$?
+# A failed case shows as a difference below; exit 2 means the suite itself could not run.
+if [ "$status" -eq 2 ]; then
+  echo "conformance: the suite could not run (see above)"
+  exit 2
+fi
+kill -TERM "$server"
+wait "$server" || { echo "conformance: the server did not exit 0 after SIGTERM"; exit 1; }
+trap - EXIT
+python3 .ci/conformance/check.py "$out" "$@"
