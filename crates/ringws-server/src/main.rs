@@ -98,9 +98,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!("ringws listening on ws://{}/echo (http://{}/ for the demo page)", server.local_addr(), server.local_addr());
+    tracing::info!(
+        "ringws listening on ws://{}/echo (http://{}/ for the demo page)",
+        server.local_addr(),
+        server.local_addr()
+    );
     let handle = server.handle();
-    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if let Some(sig) = signals.forever().next() {

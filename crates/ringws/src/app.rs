@@ -57,7 +57,13 @@ impl Shared {
         match self.statics.iter().find(|(p, _)| p == request.path()) {
             Some(_) if !matches!(request.method(), "GET" | "HEAD") => {
                 let headers = [("Allow", "GET, HEAD"), ("Connection", "close")];
-                handshake::write_response(&mut out, 405, &headers, "text/plain", b"method not allowed\n");
+                handshake::write_response(
+                    &mut out,
+                    405,
+                    &headers,
+                    "text/plain",
+                    b"method not allowed\n",
+                );
             }
             Some((_, r)) => {
                 let body: &[u8] = if request.method() == "HEAD" { b"" } else { &r.body };
@@ -65,7 +71,13 @@ impl Shared {
             }
             None if self.route_of(request.path()).is_some() => {
                 let headers = [("Upgrade", "websocket"), ("Connection", "close")];
-                handshake::write_response(&mut out, 426, &headers, "text/plain", b"this path speaks WebSocket\n");
+                handshake::write_response(
+                    &mut out,
+                    426,
+                    &headers,
+                    "text/plain",
+                    b"this path speaks WebSocket\n",
+                );
             }
             None => handshake::write_response(&mut out, 404, &close, "text/plain", b"not found\n"),
         }
@@ -189,7 +201,8 @@ impl App {
     pub fn start(self) -> io::Result<Server> {
         let mut driver = self.driver;
         // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
-        driver.max_connections = self.limits.max_connections + self.limits.max_connections / 10 + 1024;
+        driver.max_connections =
+            self.limits.max_connections + self.limits.max_connections / 10 + 1024;
         let shared = Arc::new(Shared {
             routes: self.routes,
             statics: self.statics,

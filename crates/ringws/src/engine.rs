@@ -25,7 +25,7 @@ use crate::app::Shared;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::route::{Ctx, Event, Route};
-use crate::websocket::{Control, send_close, send_frame};
+use crate::websocket::{Control, close_with_deadline, send_close, send_frame};
 
 /// Messages to a worker from other threads ([`crate::ServerHandle`]).
 #[derive(Debug)]
@@ -84,7 +84,7 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let routes = shared.routes.iter().map(|r| (r.factory)()).collect();
-        Self { shared, routes, conns: HashMap::new(), log: LogLimiter::new(20) }
+        Self { shared, routes, conns: HashMap::new(), log: LogLimiter::new(20, Instant::now()) }
     }
 
     fn warn(&mut self, now: Instant, id: ConnId, what: &str, detail: &dyn std::fmt::Display) {
@@ -130,12 +130,23 @@ impl Engine {
 
     /// Validates the upgrade and asks the route; on success the 101 is queued and the
     /// connection's phase is `Open`. On refusal, the HTTP answer to send.
-    fn upgrade(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, request: &Request<'_>) -> Result<usize, Vec<u8>> {
+    fn upgrade(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        request: &Request<'_>,
+    ) -> Result<usize, Vec<u8>> {
         let shared = &self.shared;
         let reply = |status: u16, body: &str| {
             let mut out = Vec::new();
             let headers = [("Connection", "close")];
-            handshake::write_response(&mut out, status, &headers, "text/plain; charset=utf-8", body.as_bytes());
+            handshake::write_response(
+                &mut out,
+                status,
+                &headers,
+                "text/plain; charset=utf-8",
+                body.as_bytes(),
+            );
             out
         };
         let Some(route) = shared.route_of(request.path()) else {
@@ -191,7 +202,8 @@ impl Engine {
         let close_timeout = self.shared.limits.close_timeout;
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let Phase::Open { data, .. } = &mut conn.phase else { return };
-        let ctx = Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut conn.ctl, close_timeout };
+        let ctx =
+            Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut conn.ctl, close_timeout };
         self.routes[route].event(ctx, event);
     }
 
@@ -245,7 +257,8 @@ impl Engine {
                 }
                 _ => continue,
             };
-            let ctx = Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut *ctl, close_timeout };
+            let ctx =
+                Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut *ctl, close_timeout };
             handler.event(ctx, event);
         }
         if let Some(e) = error {
@@ -256,7 +269,13 @@ impl Engine {
 
     /// Fails the connection (RFC 6455 §7.1.7): our close frame with the error's code, then a FIN
     /// so the peer answers and closes even if we can no longer parse its bytes.
-    fn fail(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, error: &ringws_proto::Error, lost_sync: bool) {
+    fn fail(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        error: &ringws_proto::Error,
+        lost_sync: bool,
+    ) {
         self.warn(io.now(), id, "protocol error", error);
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let ctl = &mut conn.ctl;
@@ -282,7 +301,13 @@ impl Engine {
                 if now.duration_since(conn.opened) >= limits.handshake_timeout {
                     let mut out = Vec::new();
                     let headers = [("Connection", "close")];
-                    handshake::write_response(&mut out, 408, &headers, "text/plain", b"handshake timeout\n");
+                    handshake::write_response(
+                        &mut out,
+                        408,
+                        &headers,
+                        "text/plain",
+                        b"handshake timeout\n",
+                    );
                     self.answer(io, id, out);
                 }
             }
@@ -304,7 +329,11 @@ impl Engine {
                     ctl.ping_outstanding = true;
                     let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);
                 }
-                let next = if ctl.ping_outstanding { ctl.last_seen + limits.idle_timeout } else { ctl.last_seen + half };
+                let next = if ctl.ping_outstanding {
+                    ctl.last_seen + limits.idle_timeout
+                } else {
+                    ctl.last_seen + half
+                };
                 let next = ctl.close_deadline.map_or(next, |d| d.min(next)).max(now);
                 io.set_timer(next, id.to_u64());
             }
@@ -314,14 +343,23 @@ impl Engine {
 
 /// The peer sent a close frame: answer it (echoing its code) and close the transport, or, if we
 /// closed first, the handshake is complete.
-fn peer_close(io: &mut Io<'_, EngineMsg>, id: ConnId, ctl: &mut Control, frame: Option<CloseFrame<'_>>) {
+fn peer_close(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    frame: Option<CloseFrame<'_>>,
+) {
     if ctl.code.is_none() {
-        ctl.code = Some(frame.map_or((CloseCode::NO_STATUS.0, String::new()), |f| (f.code.0, f.reason.to_owned())));
+        ctl.code =
+            Some(frame.map_or((CloseCode::NO_STATUS.0, String::new()), |f| {
+                (f.code.0, f.reason.to_owned())
+            }));
     }
     match ctl.close.receive_close() {
         CloseAction::SendClose => {
             let mut payload = [0u8; 125];
-            let n = frame.map_or(0, |f| CloseFrame { code: f.code, reason: "" }.encode(&mut payload));
+            let n =
+                frame.map_or(0, |f| CloseFrame { code: f.code, reason: "" }.encode(&mut payload));
             let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
             ctl.close.reply_sent();
             io.close(id);
@@ -344,7 +382,10 @@ impl ringws_uring::Handler for Engine {
         };
         let ctl = Control::new(now, limits.max_backpressure);
         io.set_timer(now + limits.handshake_timeout, conn.to_u64());
-        self.conns.insert(conn.to_u64(), Conn { phase: Phase::Handshake(Vec::new()), opened: now, codec, ctl });
+        self.conns.insert(
+            conn.to_u64(),
+            Conn { phase: Phase::Handshake(Vec::new()), opened: now, codec, ctl },
+        );
     }
 
     fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
@@ -387,20 +428,22 @@ impl ringws_uring::Handler for Engine {
     fn on_message(&mut self, io: &mut Io<'_, EngineMsg>, msg: EngineMsg) {
         match msg {
             EngineMsg::Send { conn, opcode, payload } => {
-                if let Some(c) = self.conns.get(&conn.to_u64()) {
-                    if matches!(c.phase, Phase::Open { .. }) {
-                        let _ = send_frame(io, conn, &c.ctl, opcode, &[], Some(payload));
-                    }
+                let open = self
+                    .conns
+                    .get(&conn.to_u64())
+                    .filter(|c| matches!(c.phase, Phase::Open { .. }));
+                if let Some(c) = open {
+                    let _ = send_frame(io, conn, &c.ctl, opcode, &[], Some(payload));
                 }
             }
             EngineMsg::Close { conn, code, reason } => {
-                let close_timeout = self.shared.limits.close_timeout;
-                if let Some(c) = self.conns.get_mut(&conn.to_u64()) {
-                    if matches!(c.phase, Phase::Open { .. }) && send_close(io, conn, &mut c.ctl, CloseCode(code), &reason) {
-                        let deadline = io.now() + close_timeout;
-                        c.ctl.close_deadline = Some(deadline);
-                        io.set_timer(deadline, conn.to_u64());
-                    }
+                let timeout = self.shared.limits.close_timeout;
+                let open = self
+                    .conns
+                    .get_mut(&conn.to_u64())
+                    .filter(|c| matches!(c.phase, Phase::Open { .. }));
+                if let Some(c) = open {
+                    close_with_deadline(io, conn, &mut c.ctl, CloseCode(code), &reason, timeout);
                 }
             }
         }
@@ -409,7 +452,13 @@ impl ringws_uring::Handler for Engine {
     fn on_shutdown(&mut self, io: &mut Io<'_, EngineMsg>) {
         for (&key, conn) in self.conns.iter_mut() {
             if matches!(conn.phase, Phase::Open { .. }) {
-                send_close(io, ConnId::from_u64(key), &mut conn.ctl, CloseCode::GOING_AWAY, "server shutting down");
+                send_close(
+                    io,
+                    ConnId::from_u64(key),
+                    &mut conn.ctl,
+                    CloseCode::GOING_AWAY,
+                    "server shutting down",
+                );
             }
         }
         io.shutdown(self.shared.limits.close_timeout);

@@ -13,8 +13,8 @@ pub(crate) struct LogLimiter {
 }
 
 impl LogLimiter {
-    pub(crate) fn new(per_second: u32) -> Self {
-        Self { per_second, window_start: Instant::now(), used: 0, suppressed: 0 }
+    pub(crate) fn new(per_second: u32, now: Instant) -> Self {
+        Self { per_second, window_start: now, used: 0, suppressed: 0 }
     }
 
     /// `Some(n)` when a line may be logged now (`n` lines were suppressed before it).
@@ -40,7 +40,7 @@ mod tests {
     #[test]
     fn limits_lines_per_second_and_counts_the_rest() {
         let t0 = Instant::now();
-        let mut l = LogLimiter::new(2);
+        let mut l = LogLimiter::new(2, t0);
         assert_eq!(l.allow(t0), Some(0));
         assert_eq!(l.allow(t0), Some(0));
         assert_eq!(l.allow(t0), None);

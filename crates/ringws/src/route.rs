@@ -11,7 +11,10 @@ use crate::websocket::{Control, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
 pub(crate) trait Route {
-    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<(Option<String>, Box<dyn Any>), Reject>;
+    fn upgrade(
+        &mut self,
+        request: &UpgradeRequest<'_>,
+    ) -> Result<(Option<String>, Box<dyn Any>), Reject>;
     fn event(&mut self, ws: Ctx<'_>, event: Event<'_>);
     fn close(&mut self, id: ConnId, data: Box<dyn Any>, code: u16, reason: &str);
 }
@@ -36,7 +39,10 @@ pub(crate) enum Event<'a> {
 pub(crate) struct Typed<H>(pub(crate) H);
 
 impl<H: Handler> Route for Typed<H> {
-    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<(Option<String>, Box<dyn Any>), Reject> {
+    fn upgrade(
+        &mut self,
+        request: &UpgradeRequest<'_>,
+    ) -> Result<(Option<String>, Box<dyn Any>), Reject> {
         let accept = self.0.on_upgrade(request)?;
         Ok((accept.protocol, Box::new(accept.data)))
     }
@@ -44,7 +50,13 @@ impl<H: Handler> Route for Typed<H> {
     fn event(&mut self, ctx: Ctx<'_>, event: Event<'_>) {
         // The engine only ever stores this route's own data type for its connections.
         let Some(data) = ctx.data.downcast_mut::<H::Data>() else { return };
-        let mut ws = WebSocket { io: ctx.io, id: ctx.id, data, ctl: ctx.ctl, close_timeout: ctx.close_timeout };
+        let mut ws = WebSocket {
+            io: ctx.io,
+            id: ctx.id,
+            data,
+            ctl: ctx.ctl,
+            close_timeout: ctx.close_timeout,
+        };
         match event {
             Event::Open => self.0.on_open(&mut ws),
             Event::Message(m) => self.0.on_message(&mut ws, m),

@@ -61,7 +61,10 @@ pub(crate) fn send_frame(
     let mut head = [0u8; MAX_HEADER_LEN];
     let n = FrameHeader::new(opcode, len as u64).encode(&mut head);
     let queued = match shared {
-        Some(bytes) => io.send_all(id, [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))].into_iter().flatten()),
+        Some(bytes) => io.send_all(
+            id,
+            [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))].into_iter().flatten(),
+        ),
         None => {
             let mut joined = [0u8; 22];
             if n + payload.len() <= joined.len() {
@@ -100,6 +103,23 @@ pub(crate) fn send_close(
     }
     let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
     true
+}
+
+/// Starts the closing handshake we initiate: our close frame, then the transport is dropped if
+/// the peer has not answered within `timeout` (the engine's timer checks `close_deadline`).
+pub(crate) fn close_with_deadline(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    code: CloseCode,
+    reason: &str,
+    timeout: std::time::Duration,
+) {
+    if send_close(io, id, ctl, code, reason) {
+        let deadline = io.now() + timeout;
+        ctl.close_deadline = Some(deadline);
+        io.set_timer(deadline, id.to_u64());
+    }
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.
@@ -166,11 +186,14 @@ impl<D> WebSocket<'_, D> {
     /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes); the transport
     /// closes when the peer answers, or after the close timeout.
     pub fn close(&mut self, code: u16, reason: &str) {
-        if send_close(&mut self.io, self.id, self.ctl, CloseCode(code), reason) {
-            let deadline = self.io.now() + self.close_timeout;
-            self.ctl.close_deadline = Some(deadline);
-            self.io.set_timer(deadline, self.id.to_u64());
-        }
+        close_with_deadline(
+            &mut self.io,
+            self.id,
+            self.ctl,
+            CloseCode(code),
+            reason,
+            self.close_timeout,
+        );
     }
 
     /// Closes the transport at once, without a close frame (the peer sees a dropped connection).
