@@ -2,7 +2,10 @@
 //! time. Prints round trips per second and, given the server's pid, the server's CPU time per
 //! round trip (from /proc/PID/stat) and this client's own CPU use.
 //!
-//! `cargo run --release -p ringws-uring --example echo_client -- PORT CONNS SIZE SECONDS CPU [PID]`
+//! `cargo run --release -p ringws-uring --example echo_client -- PORT CONNS SIZE SECONDS CPU [PID [WS_PATH]]`
+//!
+//! With `WS_PATH` (e.g. `/echo`) each connection first upgrades to WebSocket and every message is
+//! a masked binary frame of SIZE payload bytes; the reply is the server's unmasked frame.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
 use io_uring::{IoUring, opcode, types};
@@ -17,12 +20,49 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
+/// Upgrades one connection with a blocking exchange before the measured loop.
+fn upgrade(stream: &TcpStream, port: u16, path: &str) -> std::io::Result<()> {
+    use std::io::Read;
+    let host = format!("127.0.0.1:{port}");
+    let request = ringws_proto::handshake::ClientRequest::new(&host, path, [7; 16]);
+    let mut out = Vec::new();
+    let expected = request.write(&mut out);
+    let mut s = stream;
+    s.write_all(&out)?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    ringws_proto::handshake::parse_response(&head, &request, &expected)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(())
+}
+
+/// The masked frame a client sends for a SIZE-byte binary message, and the length of the
+/// server's unmasked reply frame.
+fn ws_frames(size: usize) -> (Vec<u8>, usize) {
+    use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+    let key = [1, 2, 3, 4];
+    let mut header = FrameHeader::new(OpCode::Binary, size as u64);
+    header.masking_key = Some(key);
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    let mut frame = head[..n].to_vec();
+    frame.extend(std::iter::repeat_n(0x5a, size));
+    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
+    let reply = FrameHeader::new(OpCode::Binary, size as u64).encoded_len() + size;
+    (frame, reply)
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     let (port, conns, size, secs, cpu) =
         (arg(0, 9100), arg(1, 100), arg(2, 64), arg(3, 5), arg(4, 1));
-    let pid = args.get(5).cloned();
+    let pid = args.get(5).cloned().filter(|p| p != "-");
+    let ws_path = args.get(6).cloned();
     ringws_uring::sys::pin_to_cpu(cpu as usize)?;
     let streams: Vec<TcpStream> = (0..conns)
         .map(|_| {
@@ -31,14 +71,21 @@ fn main() -> std::io::Result<()> {
             Ok(s)
         })
         .collect::<std::io::Result<_>>()?;
-    let size = size as usize;
-    let msg = vec![0x5au8; size];
+    let (msg, size) = match &ws_path {
+        Some(path) => {
+            for s in &streams {
+                upgrade(s, port as u16, path)?;
+            }
+            ws_frames(size as usize)
+        }
+        None => (vec![0x5au8; size as usize], size as usize),
+    };
     let mut bufs = vec![vec![0u8; size]; streams.len()];
     let mut got = vec![0usize; streams.len()];
     let mut ring: IoUring =
         IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(4096)?;
     let send = |i: usize| {
-        opcode::Send::new(types::Fd(streams[i].as_raw_fd()), msg.as_ptr(), size as u32)
+        opcode::Send::new(types::Fd(streams[i].as_raw_fd()), msg.as_ptr(), msg.len() as u32)
             .build()
             .user_data((i as u64) << 1 | 1)
     };

@@ -1,0 +1,30 @@
+"""Interop with the Python `websockets` package (sync client): text, binary, fragmented, 1 MiB,
+ping, close with code and reason. Exits non-zero on the first difference."""
+import os
+import sys
+
+from websockets.sync.client import connect
+
+URL = sys.argv[1]
+
+
+def check(what, got, want):
+    if got != want:
+        sys.exit(f"python websockets: {what}: got {got!r:.80}, want {want!r:.80}")
+    print(f"python websockets: {what}: ok")
+
+
+with connect(URL, max_size=None) as ws:
+    ws.send("hello, κόσμε")
+    check("text", ws.recv(timeout=5), "hello, κόσμε")
+    ws.send(b"\x00\x01\xff")
+    check("binary", ws.recv(timeout=5), b"\x00\x01\xff")
+    ws.send(["frag", "men", "ted"])  # one message in three frames
+    check("fragmented", ws.recv(timeout=5), "fragmented")
+    big = os.urandom(1 << 20)
+    ws.send(big)
+    check("1 MiB binary", ws.recv(timeout=10), big)
+    pong = ws.ping(b"are you there")
+    check("ping answered", pong.wait(timeout=5), True)
+    ws.close(code=4000, reason="bye")
+    check("close code echoed", ws.protocol.close_rcvd.code, 4000)
