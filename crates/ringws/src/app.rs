@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::config::Limits;
+use crate::config::{Limits, RouteOptions};
 use crate::engine::{Engine, EngineMsg};
 use crate::handler::Handler;
+use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
 
 type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
@@ -19,6 +20,7 @@ type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
 pub(crate) struct RouteSpec {
     pub(crate) path: String,
     pub(crate) factory: RouteFactory,
+    pub(crate) options: RouteOptions,
 }
 
 struct StaticResponse {
@@ -34,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     /// Open WebSocket connections over all workers (for `max_connections` and metrics).
     pub(crate) open: AtomicUsize,
+    /// Subscribers per topic over all workers.
+    pub(crate) counts: Counts,
 }
 
 impl Shared {
@@ -177,13 +181,22 @@ impl App {
     }
 
     /// A WebSocket route: `factory` makes one handler per worker.
-    pub fn ws<H, F>(mut self, path: &str, factory: F) -> Self
+    pub fn ws<H, F>(self, path: &str, factory: F) -> Self
+    where
+        H: Handler,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        self.ws_with(path, RouteOptions::default(), factory)
+    }
+
+    /// A WebSocket route with its own backpressure limit and slow-consumer policy.
+    pub fn ws_with<H, F>(mut self, path: &str, options: RouteOptions, factory: F) -> Self
     where
         H: Handler,
         F: Fn() -> H + Send + Sync + 'static,
     {
         let factory: RouteFactory = Box::new(move || Box::new(Typed(factory())));
-        self.routes.push(RouteSpec { path: path.to_owned(), factory });
+        self.routes.push(RouteSpec { path: path.to_owned(), factory, options });
         self
     }
 
@@ -209,6 +222,7 @@ impl App {
             origins: self.origins,
             limits: self.limits,
             open: AtomicUsize::new(0),
+            counts: Counts::default(),
         });
         let for_workers = shared.clone();
         let inner = ringws_uring::Server::start(driver, move |_| Engine::new(for_workers.clone()))?;
@@ -285,6 +299,26 @@ impl ServerHandle {
     pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> io::Result<()> {
         let msg = EngineMsg::Close { conn, code, reason: reason.to_owned() };
         self.inner.post(usize::from(conn.worker()), msg)
+    }
+
+    /// Publishes to every subscriber of `topic` on every worker, from any thread (a tokio task
+    /// of the application, say). The frame is encoded once here and shared by all.
+    ///
+    /// # Errors
+    /// A worker could not be woken.
+    pub fn publish(&self, topic: &str, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
+        let frame = encode_frame(opcode, payload);
+        let topic: Arc<str> = Arc::from(topic);
+        for worker in 0..self.inner.workers() {
+            let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone() };
+            self.inner.post(worker, msg)?;
+        }
+        Ok(())
+    }
+
+    /// Subscribers of `topic` over all workers.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.shared.counts.get(topic)
     }
 
     /// Graceful shutdown: stop accepting, 1001 to every connection, drain send queues within the

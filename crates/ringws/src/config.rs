@@ -47,3 +47,35 @@ impl Default for Limits {
         }
     }
 }
+
+/// What happens to a subscriber whose queue is over its route's `max_backpressure` when a
+/// publish arrives for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlowConsumer {
+    /// Skip this message for it (counted; `Handler::on_dropped` is called). Default: a game
+    /// client that falls behind gets fresher state soon anyway.
+    #[default]
+    Drop,
+    /// Close it with 1008 (policy violation): it broke the contract of reading what it
+    /// subscribed to. (1013, "try again later", speaks of server overload, which this is not.)
+    Close,
+}
+
+/// Per-route settings for sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RouteOptions {
+    /// Bytes queued for one connection beyond which publishes and sends to it are not queued.
+    /// Default `None`: the server-wide `Limits::max_backpressure` (16 MiB). For fan-out to many
+    /// subscribers 64 KiB to 1 MiB keeps a slow reader's cost bounded (uWebSockets uses 64 KiB).
+    pub max_backpressure: Option<usize>,
+    /// What to do with a subscriber over the limit. Default [`SlowConsumer::Drop`].
+    pub slow_consumer: SlowConsumer,
+}
+
+impl RouteOptions {
+    /// Options with this backpressure limit and policy.
+    pub fn new(max_backpressure: usize, slow_consumer: SlowConsumer) -> Self {
+        Self { max_backpressure: Some(max_backpressure), slow_consumer }
+    }
+}

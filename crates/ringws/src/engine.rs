@@ -22,10 +22,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::app::Shared;
+use crate::config::SlowConsumer;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
+use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route};
 use crate::websocket::{Control, close_with_deadline, send_close, send_frame};
+use ringws_uring::Chunk;
 
 /// Messages to a worker from other threads ([`crate::ServerHandle`]).
 #[derive(Debug)]
@@ -38,6 +41,13 @@ pub enum EngineMsg {
         opcode: OpCode,
         /// The payload, shared.
         payload: Bytes,
+    },
+    /// Fan a publish out to this worker's subscribers (sent once per worker).
+    Publish {
+        /// The topic.
+        topic: Arc<str>,
+        /// The encoded frame, shared by every subscriber.
+        frame: Bytes,
     },
     /// Close a connection of this worker.
     Close {
@@ -78,13 +88,23 @@ pub(crate) struct Engine {
     shared: Arc<Shared>,
     routes: Vec<Box<dyn Route>>,
     conns: HashMap<u64, Conn>,
+    pubsub: PubSub,
+    /// Subscribers that went over their limit during a fan-out (reused between publishes).
+    slow: Vec<(u64, usize)>,
     log: LogLimiter,
 }
 
 impl Engine {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let routes = shared.routes.iter().map(|r| (r.factory)()).collect();
-        Self { shared, routes, conns: HashMap::new(), log: LogLimiter::new(20, Instant::now()) }
+        Self {
+            shared,
+            routes,
+            conns: HashMap::new(),
+            pubsub: PubSub::default(),
+            slow: Vec::new(),
+            log: LogLimiter::new(20, Instant::now()),
+        }
     }
 
     fn warn(&mut self, now: Instant, id: ConnId, what: &str, detail: &dyn std::fmt::Display) {
@@ -173,6 +193,10 @@ impl Engine {
         shared.open.fetch_add(1, Ordering::Relaxed);
         if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
             conn.phase = Phase::Open { route, data };
+            let options = shared.routes[route].options;
+            conn.ctl.max_backpressure =
+                options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
+            conn.ctl.slow_consumer = options.slow_consumer;
         }
         Ok(route)
     }
@@ -199,17 +223,81 @@ impl Engine {
     }
 
     fn event(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, event: Event<'_>) {
-        let close_timeout = self.shared.limits.close_timeout;
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let Phase::Open { data, .. } = &mut conn.phase else { return };
-        let ctx =
-            Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut conn.ctl, close_timeout };
+        let ctx = Ctx {
+            io: io.reborrow(),
+            id,
+            data: data.as_mut(),
+            ctl: &mut conn.ctl,
+            pubsub: &mut self.pubsub,
+            shared: &self.shared,
+        };
         self.routes[route].event(ctx, event);
+    }
+
+    /// Fans out every publish queued by callbacks or received from other workers.
+    fn flush_publishes(&mut self, io: &mut Io<'_, EngineMsg>) {
+        while !self.pubsub.outbox.is_empty() {
+            let batch = std::mem::take(&mut self.pubsub.outbox);
+            for publish in &batch {
+                if publish.local_origin {
+                    let (workers, me) = (io.workers(), io.worker());
+                    for worker in (0..workers).filter(|&w| w != me) {
+                        let msg = EngineMsg::Publish {
+                            topic: publish.topic.clone(),
+                            frame: publish.frame.clone(),
+                        };
+                        io.post(worker, msg);
+                    }
+                }
+                self.fan_out(io, publish);
+            }
+        }
+    }
+
+    /// Queues one publish for every local subscriber: a reference to the same frame each.
+    fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
+        let mut slow = std::mem::take(&mut self.slow);
+        for key in self.pubsub.subscribers(&publish.topic) {
+            if Some(key) == publish.skip {
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(&key) else { continue };
+            let ctl = &mut conn.ctl;
+            if !ctl.close.can_send() {
+                continue;
+            }
+            let id = ConnId::from_u64(key);
+            if io.buffered(id) > ctl.max_backpressure {
+                ctl.dropped += 1;
+                slow.push((key, publish.frame.len()));
+                continue;
+            }
+            io.send(id, Chunk::Shared(publish.frame.clone()));
+        }
+        for (key, bytes) in slow.drain(..) {
+            self.slow_consumer(io, ConnId::from_u64(key), bytes);
+        }
+        self.slow = slow;
+    }
+
+    /// A subscriber over its backpressure limit: tell its handler (drop), or close it (1008).
+    fn slow_consumer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: usize) {
+        let timeout = self.shared.limits.close_timeout;
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Phase::Open { route, .. } = conn.phase else { return };
+        match conn.ctl.slow_consumer {
+            SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
+            SlowConsumer::Close => {
+                let code = CloseCode::POLICY;
+                close_with_deadline(io, id, &mut conn.ctl, code, "slow consumer", timeout);
+            }
+        }
     }
 
     /// Decodes frames from `bytes` and dispatches what they hold.
     fn frames(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: &mut [u8]) {
-        let close_timeout = self.shared.limits.close_timeout;
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let Phase::Open { route, data } = &mut conn.phase else { return };
         let route = *route;
@@ -257,8 +345,14 @@ impl Engine {
                 }
                 _ => continue,
             };
-            let ctx =
-                Ctx { io: io.reborrow(), id, data: data.as_mut(), ctl: &mut *ctl, close_timeout };
+            let ctx = Ctx {
+                io: io.reborrow(),
+                id,
+                data: data.as_mut(),
+                ctl: &mut *ctl,
+                pubsub: &mut self.pubsub,
+                shared: &self.shared,
+            };
             handler.event(ctx, event);
         }
         if let Some(e) = error {
@@ -399,6 +493,7 @@ impl ringws_uring::Handler for Engine {
             Phase::Open { .. } => self.frames(io, id, data),
             Phase::Done => {}
         }
+        self.flush_publishes(io);
     }
 
     fn on_drain(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
@@ -407,10 +502,16 @@ impl ringws_uring::Handler for Engine {
             _ => return,
         };
         self.event(io, id, route, Event::Drain);
+        self.flush_publishes(io);
     }
 
     fn on_close(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
         let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
+        for topic in &conn.ctl.subscriptions {
+            if self.pubsub.unsubscribe(topic, id.to_u64()) {
+                self.shared.counts.add(topic, -1);
+            }
+        }
         if let Phase::Open { route, data } = conn.phase {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             let (code, reason) = conn.ctl.code.unwrap_or((CloseCode::ABNORMAL.0, String::new()));
@@ -423,10 +524,15 @@ impl ringws_uring::Handler for Engine {
 
     fn on_timer(&mut self, io: &mut Io<'_, EngineMsg>, key: u64) {
         self.on_timer_for(io, ConnId::from_u64(key));
+        self.flush_publishes(io);
     }
 
     fn on_message(&mut self, io: &mut Io<'_, EngineMsg>, msg: EngineMsg) {
         match msg {
+            EngineMsg::Publish { topic, frame } => {
+                let publish = Publish { topic, frame, skip: None, local_origin: false };
+                self.fan_out(io, &publish);
+            }
             EngineMsg::Send { conn, opcode, payload } => {
                 let open = self
                     .conns
@@ -447,6 +553,7 @@ impl ringws_uring::Handler for Engine {
                 }
             }
         }
+        self.flush_publishes(io);
     }
 
     fn on_shutdown(&mut self, io: &mut Io<'_, EngineMsg>) {

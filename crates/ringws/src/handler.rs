@@ -142,6 +142,12 @@ pub trait Handler: 'static {
         let _ = ws;
     }
 
+    /// A publish to this subscriber was dropped because its queue was over `max_backpressure`
+    /// (with [`crate::SlowConsumer::Drop`]). `bytes` is the dropped frame's size.
+    fn on_dropped(&mut self, ws: &mut WebSocket<'_, Self::Data>, bytes: usize) {
+        let _ = (ws, bytes);
+    }
+
     /// The connection is closed: `code` is the peer's close code (1005 if its close frame had
     /// none), ours if we failed the connection, or 1006 if the peer vanished without a close.
     fn on_close(&mut self, id: ConnId, data: Self::Data, code: u16, reason: &str) {

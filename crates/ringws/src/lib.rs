@@ -20,11 +20,12 @@ mod config;
 mod engine;
 mod handler;
 mod log;
+mod pubsub;
 mod route;
 mod websocket;
 
 pub use app::{App, Server, ServerHandle};
-pub use config::Limits;
+pub use config::{Limits, RouteOptions, SlowConsumer};
 pub use engine::EngineMsg;
 pub use handler::{Accept, Handler, Message, Reject, SendStatus, UpgradeRequest};
 pub use ringws_proto::OpCode;

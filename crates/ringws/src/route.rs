@@ -3,10 +3,11 @@
 
 use ringws_uring::{ConnId, Io};
 use std::any::Any;
-use std::time::Duration;
 
+use crate::app::Shared;
 use crate::engine::EngineMsg;
 use crate::handler::{Handler, Message, Reject, UpgradeRequest};
+use crate::pubsub::PubSub;
 use crate::websocket::{Control, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
@@ -25,7 +26,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) id: ConnId,
     pub(crate) data: &'a mut dyn Any,
     pub(crate) ctl: &'a mut Control,
-    pub(crate) close_timeout: Duration,
+    pub(crate) pubsub: &'a mut PubSub,
+    pub(crate) shared: &'a Shared,
 }
 
 pub(crate) enum Event<'a> {
@@ -34,6 +36,7 @@ pub(crate) enum Event<'a> {
     Ping(&'a [u8]),
     Pong(&'a [u8]),
     Drain,
+    Dropped(usize),
 }
 
 pub(crate) struct Typed<H>(pub(crate) H);
@@ -55,7 +58,8 @@ impl<H: Handler> Route for Typed<H> {
             id: ctx.id,
             data,
             ctl: ctx.ctl,
-            close_timeout: ctx.close_timeout,
+            pubsub: ctx.pubsub,
+            shared: ctx.shared,
         };
         match event {
             Event::Open => self.0.on_open(&mut ws),
@@ -63,6 +67,7 @@ impl<H: Handler> Route for Typed<H> {
             Event::Ping(p) => self.0.on_ping(&mut ws, p),
             Event::Pong(p) => self.0.on_pong(&mut ws, p),
             Event::Drain => self.0.on_drain(&mut ws),
+            Event::Dropped(bytes) => self.0.on_dropped(&mut ws, bytes),
         }
     }
 

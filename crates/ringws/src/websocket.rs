@@ -7,8 +7,11 @@ use ringws_proto::{CloseCode, CloseHandshake, OpCode};
 use ringws_uring::{Chunk, ConnId, Io};
 use std::time::Instant;
 
+use crate::app::Shared;
+use crate::config::SlowConsumer;
 use crate::engine::EngineMsg;
 use crate::handler::SendStatus;
+use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
 
 /// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
 /// the close code to report, liveness.
@@ -23,6 +26,11 @@ pub(crate) struct Control {
     pub(crate) ping_outstanding: bool,
     pub(crate) close_deadline: Option<Instant>,
     pub(crate) max_backpressure: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+    /// Topics this connection is subscribed to (on its worker's table).
+    pub(crate) subscriptions: Vec<TopicName>,
+    /// Publishes dropped for it by backpressure.
+    pub(crate) dropped: u64,
 }
 
 impl Control {
@@ -35,6 +43,9 @@ impl Control {
             ping_outstanding: false,
             close_deadline: None,
             max_backpressure,
+            slow_consumer: SlowConsumer::Drop,
+            subscriptions: Vec::new(),
+            dropped: 0,
         }
     }
 }
@@ -123,13 +134,19 @@ pub(crate) fn close_with_deadline(
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.
-#[derive(Debug)]
 pub struct WebSocket<'a, D> {
     pub(crate) io: Io<'a, EngineMsg>,
     pub(crate) id: ConnId,
     pub(crate) data: &'a mut D,
     pub(crate) ctl: &'a mut Control,
-    pub(crate) close_timeout: std::time::Duration,
+    pub(crate) pubsub: &'a mut PubSub,
+    pub(crate) shared: &'a Shared,
+}
+
+impl<D> std::fmt::Debug for WebSocket<'_, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket").field("id", &self.id).finish()
+    }
 }
 
 impl<D> WebSocket<'_, D> {
@@ -192,7 +209,7 @@ impl<D> WebSocket<'_, D> {
             self.ctl,
             CloseCode(code),
             reason,
-            self.close_timeout,
+            self.shared.limits.close_timeout,
         );
     }
 
@@ -204,5 +221,74 @@ impl<D> WebSocket<'_, D> {
     /// The worker (core) this connection lives on.
     pub fn worker(&self) -> usize {
         self.io.worker()
+    }
+
+    /// Subscribes to `topic`. Returns false if it already was subscribed.
+    pub fn subscribe(&mut self, topic: &str) -> bool {
+        let Some(name) = self.pubsub.subscribe(topic, self.id.to_u64()) else { return false };
+        self.shared.counts.add(&name, 1);
+        self.ctl.subscriptions.push(name);
+        true
+    }
+
+    /// Unsubscribes from `topic`. Returns false if it was not subscribed.
+    pub fn unsubscribe(&mut self, topic: &str) -> bool {
+        if !self.pubsub.unsubscribe(topic, self.id.to_u64()) {
+            return false;
+        }
+        if let Some(i) = self.ctl.subscriptions.iter().position(|t| &**t == topic) {
+            let name = self.ctl.subscriptions.swap_remove(i);
+            self.shared.counts.add(&name, -1);
+        }
+        true
+    }
+
+    /// Whether this connection is subscribed to `topic`.
+    pub fn is_subscribed(&self, topic: &str) -> bool {
+        self.ctl.subscriptions.iter().any(|t| &**t == topic)
+    }
+
+    /// The topics this connection is subscribed to.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
+        self.ctl.subscriptions.iter().map(|t| &**t)
+    }
+
+    /// Subscribers of `topic` over all workers.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.shared.counts.get(topic)
+    }
+
+    /// Publishes to every subscriber of `topic` on every worker, except this connection. The frame
+    /// is encoded once and shared; it leaves when this callback returns.
+    pub fn publish(&mut self, topic: &str, opcode: ringws_proto::OpCode, payload: &[u8]) {
+        self.publish_inner(topic, opcode, payload, Some(self.id.to_u64()));
+    }
+
+    /// Like [`WebSocket::publish`], this connection included if it is subscribed.
+    pub fn publish_with_self(&mut self, topic: &str, opcode: ringws_proto::OpCode, payload: &[u8]) {
+        self.publish_inner(topic, opcode, payload, None);
+    }
+
+    fn publish_inner(
+        &mut self,
+        topic: &str,
+        opcode: ringws_proto::OpCode,
+        payload: &[u8],
+        skip: Option<u64>,
+    ) {
+        let topic = self
+            .ctl
+            .subscriptions
+            .iter()
+            .find(|t| &***t == topic)
+            .cloned()
+            .unwrap_or_else(|| topic.into());
+        let frame = encode_frame(opcode, payload);
+        self.pubsub.outbox.push(Publish { topic, frame, skip, local_origin: true });
+    }
+
+    /// Publishes dropped for this connection by backpressure so far.
+    pub fn dropped(&self) -> u64 {
+        self.ctl.dropped
     }
 }
