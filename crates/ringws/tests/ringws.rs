@@ -15,6 +15,9 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::stream::MaybeTlsStream;
 
+#[path = "ringws/pubsub.rs"]
+mod pubsub;
+
 type Ws = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug)]
