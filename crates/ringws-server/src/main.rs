@@ -1,11 +1,16 @@
 //! `ringws`: the default server. With no arguments it listens on 127.0.0.1:9001 and serves
-//! `/echo` (every message back, same type), `/` (a small page to try it in a browser) and
-//! `/healthz` (200). SIGINT or SIGTERM shut it down gracefully: no new connections, 1001 to every
+//! `/echo` (every message back, same type), `/pubsub` (a JSON pub/sub protocol, see `pubsub.rs`),
+//! `/` (a chat page over `/pubsub`) and `/healthz` (200). SIGINT or SIGTERM shut it down gracefully: no new connections, 1001 to every
 //! open one, queues drained within the close timeout, exit 0.
 #![forbid(unsafe_code)]
 
+mod pubsub;
+
 use clap::Parser;
-use ringws::{Accept, App, Handler, Limits, Message, Reject, UpgradeRequest, WebSocket};
+use ringws::{
+    Accept, App, Handler, Limits, Message, Reject, RouteOptions, SlowConsumer, UpgradeRequest,
+    WebSocket,
+};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +46,13 @@ struct Args {
     /// Bytes queued per connection beyond which new messages to it are dropped.
     #[arg(long, default_value_t = 16 << 20)]
     max_backpressure: usize,
+    /// Bytes queued per /pubsub subscriber beyond which publishes to it are dropped (or it is
+    /// closed with --close-slow-subscribers).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pubsub_backpressure: usize,
+    /// Close /pubsub subscribers that fall behind (1008) instead of dropping their messages.
+    #[arg(long)]
+    close_slow_subscribers: bool,
     /// Allowed browser origins (repeatable); without any, every origin is allowed.
     #[arg(long = "allow-origin")]
     allowed_origins: Vec<String>,
@@ -64,6 +76,11 @@ impl Handler for Echo {
 
 const INDEX: &str = include_str!("index.html");
 
+fn pubsub_options(args: &Args) -> RouteOptions {
+    let policy = if args.close_slow_subscribers { SlowConsumer::Close } else { SlowConsumer::Drop };
+    RouteOptions::new(args.pubsub_backpressure, policy)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -83,6 +100,7 @@ fn main() -> ExitCode {
         .bind(args.addr)
         .limits(limits)
         .ws("/echo", || Echo)
+        .ws_with("/pubsub", pubsub_options(&args), pubsub::PubSub::default)
         .get("/", "text/html; charset=utf-8", INDEX)
         .get("/healthz", "text/plain", "ok\n");
     if let Some(workers) = args.workers {

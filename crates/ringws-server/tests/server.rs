@@ -1,0 +1,180 @@
+//! The `ringws` binary as a user runs it: its routes, the /pubsub JSON protocol, and a graceful
+//! exit on SIGTERM.
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Running {
+    // A free port: bind, read it, release it for the server.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ringws"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Running { child, port }
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn ws(port: u16, path: &str) -> Ws {
+    tungstenite::connect(format!("ws://127.0.0.1:{port}{path}")).unwrap().0
+}
+
+fn send(ws: &mut Ws, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+}
+
+fn recv(ws: &mut Ws) -> String {
+    match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => return u16::from(f.code),
+            Ok(_) => {}
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn serves_the_chat_page_health_and_echo() {
+    let server = start(&[]);
+    assert!(get(server.port, "/healthz").ends_with("\r\n\r\nok\n"));
+    let page = get(server.port, "/");
+    assert!(page.starts_with("HTTP/1.1 200 OK") && page.contains("/pubsub"), "{page:.200}");
+    let mut echo = ws(server.port, "/echo");
+    send(&mut echo, "hi");
+    assert_eq!(recv(&mut echo), "hi");
+}
+
+#[test]
+fn pubsub_delivers_json_to_other_subscribers() {
+    let server = start(&[]);
+    let mut alice = ws(server.port, "/pubsub");
+    let mut bob = ws(server.port, "/pubsub");
+    send(&mut bob, r#"{"op":"sub","topic":"chat"}"#);
+    // Bob's subscription may land on the other worker a moment later: publish until it arrives.
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = bob.get_mut() {
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        send(&mut alice, r#"{"op":"pub","topic":"chat","data":"probe"}"#);
+        if let Ok(tungstenite::Message::Text(t)) = bob.read() {
+            assert_eq!(t.as_str(), r#"{"topic":"chat","data":"probe"}"#);
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never received a publish");
+    }
+    while bob.read().is_ok() {} // drain extra probes
+    send(
+        &mut alice,
+        r#"{"op":"pub","topic":"chat","data":{"name":"alice","text":"héllo \"you\""}}"#,
+    );
+    let got = loop {
+        if let Ok(tungstenite::Message::Text(t)) = bob.read() {
+            break t.to_string();
+        }
+    };
+    assert_eq!(got, r#"{"topic":"chat","data":{"name":"alice","text":"héllo \"you\""}}"#);
+    // Alice is not subscribed and gets nothing; after unsubscribing, neither does Bob.
+    send(&mut bob, r#"{"op":"unsub","topic":"chat"}"#);
+    send(&mut bob, r#"{"op":"sub","topic":"other"}"#);
+    send(&mut alice, r#"{"op":"pub","topic":"chat","data":1}"#);
+    send(&mut alice, r#"{"op":"pub","topic":"other","data":2}"#);
+    let next = loop {
+        if let Ok(tungstenite::Message::Text(t)) = bob.read() {
+            break t.to_string();
+        }
+    };
+    assert_eq!(next, r#"{"topic":"other","data":2}"#, "nothing from chat after unsub");
+}
+
+#[test]
+fn bad_messages_get_errors_then_a_close() {
+    let server = start(&[]);
+    let mut c = ws(server.port, "/pubsub");
+    send(&mut c, "{not json");
+    assert!(recv(&mut c).starts_with(r#"{"error":"invalid JSON"#));
+    send(&mut c, r#"{"op":"dance","topic":"t"}"#);
+    assert_eq!(recv(&mut c), r#"{"error":"unknown op \"dance\""}"#);
+    send(&mut c, &format!(r#"{{"op":"sub","topic":"{}"}}"#, "x".repeat(200)));
+    assert!(recv(&mut c).contains("topic must be 1 to 128 bytes"));
+    for _ in 0..6 {
+        send(&mut c, "nope");
+        recv(&mut c);
+    }
+    send(&mut c, "[1,2"); // the tenth bad message: malformed, so 1007
+    recv(&mut c);
+    assert_eq!(close_code(&mut c), 1007);
+
+    let mut d = ws(server.port, "/pubsub");
+    for _ in 0..10 {
+        d.send(tungstenite::Message::binary(vec![1u8])).unwrap();
+    }
+    for _ in 0..10 {
+        assert!(recv(&mut d).contains("binary"));
+    }
+    assert_eq!(close_code(&mut d), 1003, "well-formed but unsupported");
+}
+
+#[test]
+fn topics_per_connection_are_limited() {
+    let server = start(&[]);
+    let mut c = ws(server.port, "/pubsub");
+    for i in 0..64 {
+        send(&mut c, &format!(r#"{{"op":"sub","topic":"t{i}"}}"#));
+    }
+    send(&mut c, r#"{"op":"sub","topic":"one-too-many"}"#);
+    assert!(recv(&mut c).contains("at most 64 topics"));
+}
+
+#[test]
+fn sigterm_closes_clients_with_1001_and_exits_zero() {
+    let mut server = start(&[]);
+    let mut clients: Vec<Ws> = (0..5).map(|_| ws(server.port, "/echo")).collect();
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    for c in &mut clients {
+        assert_eq!(close_code(c), 1001);
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
