@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The chat page in headless Chromium (Debian's `chromium`, installed here if missing) driven by
+# playwright-core: two pages, a message from one appears in the other.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+port=${BROWSER_PORT:-9013}
+if [ ! -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+(cd .ci/browser && npm ci --silent --no-audit --no-fund >/dev/null)
+cargo build --release -q -p ringws-server
+target/release/ringws --addr "127.0.0.1:$port" > target/browser-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+node .ci/browser/chat.test.mjs "http://127.0.0.1:$port/"
