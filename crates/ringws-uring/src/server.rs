@@ -36,6 +36,9 @@ pub struct Config {
     pub timer_tick: Duration,
     /// listen(2) backlog. Default 1024 (the kernel caps it at net.core.somaxconn).
     pub backlog: i32,
+    /// Accept connections. Default true; a client (the load tester) sets false and only dials
+    /// out with [`crate::Io::connect`].
+    pub listen: bool,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             ring: RingConfig::default(),
             timer_tick: Duration::from_millis(50),
             backlog: 1024,
+            listen: true,
         }
     }
 }
@@ -156,6 +160,7 @@ impl<M: Send + 'static> Server<M> {
                 ring: config.ring,
                 timer_tick: config.timer_tick,
                 accept_margin: config.backlog.max(16) as u32,
+                listen: config.listen,
             };
             let cpu = config.pin.then(|| cpus.get(id % cpus.len().max(1)).copied()).flatten();
             let boxes = boxes.clone();

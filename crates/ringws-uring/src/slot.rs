@@ -105,6 +105,14 @@ pub enum OpKind {
     MsgSent = 9,
     /// Shut down the write side of a connection (after its queue drained).
     Shutdown = 10,
+    /// An outgoing connection's socket, created into a direct descriptor (index = dial slot).
+    DialSocket = 11,
+    /// Binding an outgoing connection to its source address (index = dial slot).
+    DialBind = 12,
+    /// Connecting an outgoing connection (index = dial slot).
+    DialConnect = 13,
+    /// Closing the descriptor of a dial that failed (index = dial slot).
+    DialClose = 14,
 }
 
 impl OpKind {
@@ -120,6 +128,10 @@ impl OpKind {
             8 => Self::AcceptCancel,
             9 => Self::MsgSent,
             10 => Self::Shutdown,
+            11 => Self::DialSocket,
+            12 => Self::DialBind,
+            13 => Self::DialConnect,
+            14 => Self::DialClose,
             _ => return None,
         })
     }
@@ -205,7 +217,7 @@ mod tests {
         }
 
         #[test]
-        fn user_data_round_trips(kind in 1u8..=10, ring in any::<u8>(),
+        fn user_data_round_trips(kind in 1u8..=14, ring in any::<u8>(),
                                  generation in 0u32..1 << 24, index in 0u32..1 << 24) {
             let kind = OpKind::from_u8(kind).unwrap();
             let ud = UserData::from_u64(UserData::new(kind, ring, generation, index).to_u64());

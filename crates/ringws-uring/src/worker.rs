@@ -42,9 +42,20 @@ pub trait Handler: 'static {
     /// Messages other threads send to this worker (see [`Io::post`], [`Remote::post`]).
     type Message: Send + 'static;
 
+    /// The worker's loop is about to start: dial out from here.
+    fn on_start(&mut self, io: &mut Io<'_, Self::Message>) {
+        let _ = io;
+    }
+
     /// A connection was accepted.
     fn on_open(&mut self, io: &mut Io<'_, Self::Message>, conn: ConnId) {
         let _ = (io, conn);
+    }
+
+    /// An outgoing connection asked for with [`Io::connect`] is established (or failed);
+    /// `tag` is the caller's value. On success the connection receives like an accepted one.
+    fn on_connect(&mut self, io: &mut Io<'_, Self::Message>, tag: u64, result: io::Result<ConnId>) {
+        let _ = (io, tag, result);
     }
 
     /// Bytes arrived. `data` is a provided buffer lent for this call only: it goes back to the
@@ -99,6 +110,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) ring: RingConfig,
     pub(crate) timer_tick: Duration,
     pub(crate) accept_margin: u32,
+    pub(crate) listen: bool,
 }
 
 /// Counters a worker keeps, readable from any thread.
@@ -246,6 +258,22 @@ pub(crate) struct Core<M> {
     shutdown_deadline: Option<Instant>,
     now: Instant,
     buf_size: u32,
+    /// Outgoing connections in progress; the index is their `UserData` index.
+    dials: Vec<Option<Dial>>,
+    free_dials: Vec<u32>,
+    /// Finished dials to report (tag, result), after the completion loop.
+    dialed: Vec<(u64, io::Result<ConnId>)>,
+}
+
+/// An outgoing connection being set up. The addresses are boxed: the kernel reads them while
+/// the Bind and Connect operations are in flight, and the dial table may grow meanwhile.
+struct Dial {
+    tag: u64,
+    ring: u8,
+    index: u32,
+    dest: Box<(libc::sockaddr_storage, libc::socklen_t)>,
+    source: Option<Box<(libc::sockaddr_storage, libc::socklen_t)>>,
+    error: Option<io::Error>,
 }
 
 /// Every worker's mailbox, indexed by worker.
@@ -361,6 +389,23 @@ impl<M: Send + 'static> Io<'_, M> {
         self.core.begin_shutdown(grace);
     }
 
+    /// Opens a TCP connection to `dest` (from `source` if given, a local address in
+    /// 127.0.0.0/8 say, to spread many connections over source addresses) into a direct
+    /// descriptor; [`Handler::on_connect`] reports the result with `tag`.
+    pub fn connect(
+        &mut self,
+        dest: std::net::SocketAddr,
+        source: Option<std::net::IpAddr>,
+        tag: u64,
+    ) {
+        self.core.dial(dest, source, tag);
+    }
+
+    /// Outgoing connections still being set up.
+    pub fn dials_in_flight(&self) -> usize {
+        self.core.dials.len() - self.core.free_dials.len()
+    }
+
     /// Every open connection of this worker.
     pub fn connections(&self) -> Vec<ConnId> {
         self.core.open_ids()
@@ -432,7 +477,7 @@ impl<H: Handler> Worker<H> {
             features,
             listener,
             accept: AcceptState::Idle,
-            accepting: true,
+            accepting: config.listen,
             timers: TimerWheel::new(config.timer_tick),
             fired: Vec::new(),
             boxes,
@@ -444,6 +489,9 @@ impl<H: Handler> Worker<H> {
             shutdown_deadline: None,
             now: Instant::now(),
             buf_size: config.buf_size,
+            dials: Vec::new(),
+            free_dials: Vec::new(),
+            dialed: Vec::new(),
         };
         Ok(Self { handler, core, bufs })
     }
@@ -470,6 +518,7 @@ impl<H: Handler> Worker<H> {
     pub(crate) fn run(mut self) -> io::Result<ExitReport> {
         let mut cqes: Vec<(u8, u64, i32, u32)> = Vec::with_capacity(1024);
         let mut inbox = Vec::new();
+        self.handler.on_start(&mut Io { core: &mut self.core });
         loop {
             self.core.end_turn(&mut self.bufs);
             if self.core.finished() {
@@ -484,6 +533,9 @@ impl<H: Handler> Worker<H> {
             }
             for (r, ud, res, flags) in cqes.drain(..) {
                 self.dispatch(r, UserData::from_u64(ud), res, flags, &mut inbox);
+            }
+            for (tag, result) in std::mem::take(&mut self.core.dialed) {
+                self.handler.on_connect(&mut Io { core: &mut self.core }, tag, result);
             }
             if std::mem::take(&mut self.core.self_posted) {
                 self.drain_mailbox(&mut inbox);
@@ -556,6 +608,10 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Some(OpKind::Mailbox) => self.drain_mailbox(inbox),
+            Some(OpKind::DialSocket) => self.core.on_dial_socket(r, ud.index(), res),
+            Some(OpKind::DialBind) => self.core.on_dial_bind(ud.index(), res),
+            Some(OpKind::DialConnect) => self.core.on_dial_connect(ud.index(), res),
+            Some(OpKind::DialClose) => self.core.on_dial_closed(ud.index()),
         }
     }
 
@@ -861,8 +917,9 @@ impl<M: Send + 'static> Core<M> {
         loop {
             // SAFETY: every entry built by this module names only memory that lives until its
             // completion: send iovecs/msghdr in the connection's boxed SendOp (kept until the
-            // Send completion), nothing else for the other opcodes (fixed descriptors, buffers
-            // from the buffer ring).
+            // Send completion), dial addresses in the boxed `Dial` (kept until the dial's last
+            // completion), nothing else for the other opcodes (fixed descriptors, buffers from
+            // the buffer ring).
             let pushed = unsafe { ring.submission().push(entry) };
             if pushed.is_ok() {
                 return;
@@ -902,6 +959,141 @@ impl<M: Send + 'static> Core<M> {
         conn.ops += 1;
         conn.inflight = Some(op);
         self.push(r, &entry);
+    }
+
+    fn dial(&mut self, dest: std::net::SocketAddr, source: Option<std::net::IpAddr>, tag: u64) {
+        let Some(r) = self.rings.iter().position(|c| !ctx_full(c)) else {
+            let e = io::Error::other("connection limit: every ring's descriptor table is full");
+            self.dialed.push((tag, Err(e)));
+            return;
+        };
+        let dest = Box::new(crate::sys::sockaddr(dest));
+        let source =
+            source.map(|ip| Box::new(crate::sys::sockaddr(std::net::SocketAddr::new(ip, 0))));
+        let domain = i32::from(dest.0.ss_family);
+        let dial = Dial { tag, ring: r as u8, index: 0, dest, source, error: None };
+        let slot = match self.free_dials.pop() {
+            Some(i) => {
+                self.dials[i as usize] = Some(dial);
+                i
+            }
+            None => {
+                self.dials.push(Some(dial));
+                (self.dials.len() - 1) as u32
+            }
+        };
+        // Counted as live from now, so concurrent dials never overfill the table.
+        self.rings[r].live += 1;
+        // No SOCK_CLOEXEC: the kernel refuses it for a direct descriptor, which has no fd to inherit.
+        let entry = opcode::Socket::new(domain, libc::SOCK_STREAM, 0)
+            .file_index(Some(io_uring::types::DestinationSlot::auto_target()))
+            .build()
+            .user_data(UserData::new(OpKind::DialSocket, r as u8, 0, slot).to_u64());
+        self.push(r as u8, &entry);
+    }
+
+    fn on_dial_socket(&mut self, r: u8, slot: u32, res: i32) {
+        let Some(Some(dial)) = self.dials.get_mut(slot as usize) else { return };
+        if res < 0 {
+            dial.error = Some(io::Error::from_raw_os_error(-res));
+            self.rings[usize::from(r)].live -= 1;
+            self.finish_dial(slot, None);
+            return;
+        }
+        dial.index = res as u32;
+        let index = dial.index;
+        let (kind, entry) = match &dial.source {
+            Some(src) => (
+                OpKind::DialBind,
+                opcode::Bind::new(
+                    Fixed(index),
+                    (&src.0 as *const libc::sockaddr_storage).cast(),
+                    src.1,
+                )
+                .build(),
+            ),
+            None => (
+                OpKind::DialConnect,
+                opcode::Connect::new(
+                    Fixed(index),
+                    (&dial.dest.0 as *const libc::sockaddr_storage).cast(),
+                    dial.dest.1,
+                )
+                .build(),
+            ),
+        };
+        let entry = entry.user_data(UserData::new(kind, r, 0, slot).to_u64());
+        self.push(r, &entry);
+    }
+
+    fn on_dial_bind(&mut self, slot: u32, res: i32) {
+        let Some(Some(dial)) = self.dials.get_mut(slot as usize) else { return };
+        let (r, index) = (dial.ring, dial.index);
+        if res < 0 {
+            dial.error = Some(io::Error::from_raw_os_error(-res));
+            self.close_failed_dial(slot);
+            return;
+        }
+        let entry = opcode::Connect::new(
+            Fixed(index),
+            (&dial.dest.0 as *const libc::sockaddr_storage).cast(),
+            dial.dest.1,
+        )
+        .build()
+        .user_data(UserData::new(OpKind::DialConnect, r, 0, slot).to_u64());
+        self.push(r, &entry);
+    }
+
+    fn on_dial_connect(&mut self, slot: u32, res: i32) {
+        let Some(Some(dial)) = self.dials.get_mut(slot as usize) else { return };
+        if res < 0 {
+            dial.error = Some(io::Error::from_raw_os_error(-res));
+            self.close_failed_dial(slot);
+            return;
+        }
+        let (r, index) = (dial.ring, dial.index);
+        let ctx = &mut self.rings[usize::from(r)];
+        if ctx.conns.len() <= index as usize {
+            ctx.conns.resize_with(index as usize + 1, Conn::empty);
+        }
+        let conn = &mut ctx.conns[index as usize];
+        conn.generation = next_generation(conn.generation);
+        conn.open = true;
+        conn.closing = Closing::Open;
+        conn.cancel_sent = false;
+        conn.shut_write = ShutWrite::No;
+        conn.cause = None;
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let id = ConnId::new(self.id, r, conn.generation, index);
+        self.arm_recv(r, index);
+        self.finish_dial(slot, Some(id));
+    }
+
+    /// The socket exists in the table but could not connect: close it, then report.
+    fn close_failed_dial(&mut self, slot: u32) {
+        let Some(Some(dial)) = self.dials.get(slot as usize) else { return };
+        let (r, index) = (dial.ring, dial.index);
+        let entry = opcode::Close::new(Fixed(index))
+            .build()
+            .user_data(UserData::new(OpKind::DialClose, r, 0, slot).to_u64());
+        self.push(r, &entry);
+    }
+
+    fn on_dial_closed(&mut self, slot: u32) {
+        if let Some(Some(dial)) = self.dials.get(slot as usize) {
+            self.rings[usize::from(dial.ring)].live -= 1;
+        }
+        self.finish_dial(slot, None);
+    }
+
+    fn finish_dial(&mut self, slot: u32, id: Option<ConnId>) {
+        let Some(dial) = self.dials.get_mut(slot as usize).and_then(Option::take) else { return };
+        self.free_dials.push(slot);
+        let result = match id {
+            Some(id) => Ok(id),
+            None => Err(dial.error.unwrap_or_else(|| io::Error::other("connect failed"))),
+        };
+        self.dialed.push((dial.tag, result));
     }
 
     fn post(&mut self, worker: usize, msg: Envelope<M>) {
@@ -964,6 +1156,7 @@ impl<M: Send + 'static> Core<M> {
     fn finished(&self) -> bool {
         self.shutdown_deadline.is_some()
             && self.accept == AcceptState::Idle
+            && self.dials.len() == self.free_dials.len()
             && self.rings.iter().all(|c| c.live == 0 && c.conns.iter().all(|c| c.ops == 0))
     }
 
