@@ -9,11 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// What the dialer reports: the echoed tag and the worker, or the dial error.
+type Report = Result<(u64, usize), String>;
+
 /// Dials `count` connections on start, sends each a greeting, and reports echoes and failures.
 struct Dialer {
     target: SocketAddr,
     count: u64,
-    report: mpsc::Sender<Result<(u64, usize), String>>,
+    report: mpsc::Sender<Report>,
 }
 
 impl Handler for Dialer {
@@ -44,10 +47,7 @@ impl Handler for Dialer {
     }
 }
 
-fn client(
-    target: SocketAddr,
-    count: u64,
-) -> (Server<()>, mpsc::Receiver<Result<(u64, usize), String>>) {
+fn client(target: SocketAddr, count: u64) -> (Server<()>, mpsc::Receiver<Report>) {
     let (tx, rx) = mpsc::channel();
     let config = Config { listen: false, ..config(1) };
     let server = Server::start(config, move |_| Dialer { target, count, report: tx.clone() })
