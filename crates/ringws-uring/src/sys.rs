@@ -17,10 +17,17 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
 
 /// Pins the calling thread to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is a plain bit array; all-zero is a valid empty set.
+    pin_to_cpus(&[cpu])
+}
+
+/// Restricts the calling thread (and threads it starts later) to `cpus`.
+pub fn pin_to_cpus(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit inside `set`; `cpu` is reduced below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET writes one bit inside `set`; the index is reduced below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
+    }
     // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {

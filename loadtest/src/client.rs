@@ -1,0 +1,292 @@
+//! The WebSocket client every scenario drives: dial over the io_uring driver (direct descriptors,
+//! spread over source addresses), upgrade with `ringws-proto`'s client handshake, mask and send,
+//! decode what comes back. A scenario sees opens, messages, closes and timers.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
+use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_response};
+use ringws_proto::{FrameDecoder, Message, MessageAssembler, OpCode, Role};
+use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::stats::{Progress, Stats};
+use crate::target::Target;
+
+/// What a scenario implements. One instance per load-generator thread.
+pub(crate) trait Scenario: 'static {
+    /// Dials this thread's connections (through `ctx.dial`).
+    fn start(&mut self, ctx: &mut Ctx<'_, '_>);
+    /// A connection completed its upgrade.
+    fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64);
+    /// A message arrived (text or binary payload).
+    fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64, payload: &[u8]) {
+        let _ = (ctx, conn, tag, payload);
+    }
+    /// A dial or upgrade failed, or an open connection closed.
+    fn on_gone(&mut self, ctx: &mut Ctx<'_, '_>, tag: u64, opened: bool) {
+        let _ = (ctx, tag, opened);
+    }
+    /// A timer set with `ctx.timer` fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, key: u64) {
+        let _ = (ctx, key);
+    }
+    /// The run is over: hand over the measurements.
+    fn finish(&mut self) -> Stats;
+}
+
+enum State {
+    Handshake {
+        accept: AcceptKey,
+        buf: Vec<u8>,
+    },
+    Open {
+        decoder: FrameDecoder,
+        assembler: MessageAssembler,
+    },
+    /// The codec is out of the table while its messages are dispatched.
+    Busy,
+}
+
+struct Conn {
+    tag: u64,
+    state: State,
+}
+
+/// The run-wide things every thread shares.
+pub(crate) struct Shared {
+    pub(crate) target: Target,
+    /// Source addresses to spread connections over (one tops out near 12,000 to one server).
+    pub(crate) sources: Vec<IpAddr>,
+    pub(crate) per_source: u64,
+    pub(crate) start: Instant,
+    pub(crate) progress: Progress,
+    pub(crate) results: Mutex<Vec<Stats>>,
+}
+
+/// What a scenario may do.
+pub(crate) struct Ctx<'a, 'io> {
+    io: &'a mut Io<'io, ()>,
+    shared: &'a Shared,
+    mask_seed: &'a mut u32,
+}
+
+impl Ctx<'_, '_> {
+    /// Nanoseconds since the run started: the clock every thread shares, used for timestamps.
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.shared.start.elapsed().as_nanos() as u64
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        self.shared
+    }
+
+    /// Opens a connection; `tag` comes back in every callback for it. The source address is
+    /// picked from the tag, `per_source` connections each.
+    pub(crate) fn dial(&mut self, tag: u64) {
+        let sources = &self.shared.sources;
+        let source = sources.get(((tag / self.shared.per_source) as usize) % sources.len().max(1));
+        self.io.connect(self.shared.target.addr, source.copied(), tag);
+    }
+
+    /// Sends one masked frame.
+    pub(crate) fn send(&mut self, conn: ConnId, opcode: OpCode, payload: &[u8]) -> bool {
+        *self.mask_seed ^= *self.mask_seed << 13;
+        *self.mask_seed ^= *self.mask_seed >> 17;
+        *self.mask_seed ^= *self.mask_seed << 5;
+        let frame = masked_frame(opcode, payload, self.mask_seed.to_ne_bytes());
+        self.io.send(conn, Chunk::Shared(frame)).is_some()
+    }
+
+    /// Sends a close frame (1000) and closes once it is out.
+    pub(crate) fn close(&mut self, conn: ConnId) {
+        self.send(conn, OpCode::Close, &1000u16.to_be_bytes());
+        self.io.close(conn);
+    }
+
+    /// Calls `on_timer(key)` at or after `at_ns` (run clock).
+    pub(crate) fn timer(&mut self, at_ns: u64, key: u64) {
+        let at = self.shared.start + std::time::Duration::from_nanos(at_ns);
+        self.io.set_timer(at, key);
+    }
+}
+
+/// A masked client frame (RFC 6455 §5.3), header and payload in one buffer.
+pub(crate) fn masked_frame(opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Bytes {
+    let mut header = FrameHeader::new(opcode, payload.len() as u64);
+    header.masking_key = Some(key);
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    let mut frame = BytesMut::with_capacity(n + payload.len());
+    frame.put_slice(&head[..n]);
+    frame.put_slice(payload);
+    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
+    frame.freeze()
+}
+
+/// The driver handler of one load-generator thread.
+pub(crate) struct LoadWorker<S: Scenario> {
+    scenario: S,
+    shared: Arc<Shared>,
+    conns: HashMap<u64, Conn>,
+    mask_seed: u32,
+    worker: usize,
+}
+
+impl<S: Scenario> LoadWorker<S> {
+    pub(crate) fn new(scenario: S, shared: Arc<Shared>, worker: usize) -> Self {
+        let mask_seed = 0x9e37_79b9 ^ worker as u32;
+        Self { scenario, shared, conns: HashMap::new(), mask_seed, worker }
+    }
+
+    fn with_ctx<R>(
+        &mut self,
+        io: &mut Io<'_, ()>,
+        f: impl FnOnce(&mut S, &mut Ctx<'_, '_>) -> R,
+    ) -> R {
+        let mut ctx = Ctx { io, shared: &self.shared, mask_seed: &mut self.mask_seed };
+        f(&mut self.scenario, &mut ctx)
+    }
+}
+
+impl<S: Scenario> Handler for LoadWorker<S> {
+    type Message = ();
+
+    fn on_start(&mut self, io: &mut Io<'_, ()>) {
+        self.with_ctx(io, |s, ctx| s.start(ctx));
+    }
+
+    fn on_connect(&mut self, io: &mut Io<'_, ()>, tag: u64, result: std::io::Result<ConnId>) {
+        let conn = match result {
+            Ok(conn) => conn,
+            Err(_) => {
+                self.shared.progress.error();
+                self.with_ctx(io, |s, ctx| s.on_gone(ctx, tag, false));
+                return;
+            }
+        };
+        let target = &self.shared.target;
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&tag.to_le_bytes());
+        nonce[8..].copy_from_slice(&(self.worker as u64).to_le_bytes());
+        let request = ClientRequest::new(&target.host, &target.path, nonce);
+        let mut bytes = Vec::with_capacity(256);
+        let accept = request.write(&mut bytes);
+        io.send_bytes(conn, Bytes::from(bytes));
+        let state = State::Handshake { accept, buf: Vec::new() };
+        self.conns.insert(conn.to_u64(), Conn { tag, state });
+    }
+
+    fn on_data(&mut self, io: &mut Io<'_, ()>, id: ConnId, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let tag = conn.tag;
+        let mut rest: Option<Vec<u8>> = None;
+        if let State::Handshake { accept, buf } = &mut conn.state {
+            buf.extend_from_slice(data);
+            let target = &self.shared.target;
+            // What was offered (no subprotocol, no extension), to check the answer against.
+            let offered = ClientRequest::new(&target.host, &target.path, [0; 16]);
+            match parse_response(buf, &offered, accept) {
+                Ok(None) => return,
+                Ok(Some(response)) => {
+                    rest = Some(buf[response.len..].to_vec());
+                    conn.state = State::Open {
+                        decoder: FrameDecoder::new(Role::Client).with_max_frame_size(u64::MAX >> 1),
+                        assembler: MessageAssembler::new().with_max_message_size(1 << 30),
+                    };
+                    self.shared.progress.opened();
+                    self.with_ctx(io, |s, ctx| s.on_open(ctx, id, tag));
+                }
+                Err(_) => {
+                    self.shared.progress.error();
+                    io.abort(id);
+                    return;
+                }
+            }
+        }
+        match rest {
+            Some(mut rest) => self.frames(io, id, tag, &mut rest),
+            None => self.frames(io, id, tag, data),
+        }
+    }
+
+    fn on_close(&mut self, io: &mut Io<'_, ()>, id: ConnId, _cause: &CloseCause) {
+        let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
+        let opened = !matches!(conn.state, State::Handshake { .. });
+        if opened {
+            self.shared.progress.closed();
+        } else {
+            self.shared.progress.error();
+        }
+        self.with_ctx(io, |s, ctx| s.on_gone(ctx, conn.tag, opened));
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_, ()>, key: u64) {
+        self.with_ctx(io, |s, ctx| s.on_timer(ctx, key));
+    }
+
+    fn on_shutdown(&mut self, io: &mut Io<'_, ()>) {
+        let stats = self.scenario.finish();
+        self.shared.results.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
+        io.shutdown(std::time::Duration::ZERO);
+    }
+}
+
+impl<S: Scenario> LoadWorker<S> {
+    fn frames(&mut self, io: &mut Io<'_, ()>, id: ConnId, tag: u64, bytes: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let State::Open { mut decoder, mut assembler } =
+            std::mem::replace(&mut conn.state, State::Busy)
+        else {
+            return;
+        };
+        let mut pos = 0;
+        let mut broken = false;
+        loop {
+            let (part, used) = match decoder.decode(&mut bytes[pos..]) {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            };
+            pos += used;
+            let message = match assembler.push(part) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            };
+            match message {
+                Message::Text(t) => {
+                    self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, t.as_bytes()))
+                }
+                Message::Binary(b) => self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, b)),
+                Message::Ping(p) => {
+                    self.with_ctx(io, |_, ctx| ctx.send(id, OpCode::Pong, p));
+                }
+                Message::Pong(_) => {}
+                Message::Close(_) => io.close(id),
+            }
+        }
+        if broken {
+            self.shared.progress.error();
+            io.abort(id);
+        }
+        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+            conn.state = State::Open { decoder, assembler };
+        }
+    }
+}
+
+/// The first source address of each block of `per_source` connections, for `count` of them.
+pub(crate) fn sources(first: [u8; 4], count: usize) -> Vec<IpAddr> {
+    (0..count.max(1))
+        .map(|i| IpAddr::from([first[0], first[1], first[2], first[3].wrapping_add(i as u8)]))
+        .collect()
+}

@@ -1,0 +1,174 @@
+//! The report: a table for people, JSON for tools, an SVG plot for both.
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+use crate::stats::Stats;
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub(crate) scenario: &'static str,
+    pub(crate) target: String,
+    /// The rate's unit: "messages", "deliveries", "handshakes", "connections".
+    pub(crate) unit: &'static str,
+    pub(crate) seconds: f64,
+    pub(crate) stats: Stats,
+    pub(crate) connections: u64,
+    pub(crate) errors: u64,
+    pub(crate) tool_cpu_percent: f64,
+    pub(crate) tool_threads: usize,
+    pub(crate) server: Option<ServerUse>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// The server's resource use over the measured window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerUse {
+    pub(crate) cpu_percent: f64,
+    pub(crate) cpu_us_per_event: f64,
+    pub(crate) rss_kib_before: u64,
+    pub(crate) rss_kib_after: u64,
+}
+
+impl Report {
+    pub(crate) fn rate(&self) -> f64 {
+        if self.seconds > 0.0 { self.stats.count as f64 / self.seconds } else { 0.0 }
+    }
+
+    fn percentiles(h: &Histogram<u64>) -> Value {
+        if h.is_empty() {
+            return Value::Null;
+        }
+        json!({
+            "p50": h.value_at_quantile(0.50), "p90": h.value_at_quantile(0.90),
+            "p99": h.value_at_quantile(0.99), "p99_9": h.value_at_quantile(0.999), "max": h.max(),
+        })
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let server = self.server.map(|s| {
+            json!({ "cpu_percent": s.cpu_percent, "cpu_us_per_event": s.cpu_us_per_event,
+                    "rss_kib_before": s.rss_kib_before, "rss_kib_after": s.rss_kib_after })
+        });
+        let extra: serde_json::Map<String, Value> =
+            self.stats.extra.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        json!({
+            "scenario": self.scenario, "target": self.target, "unit": self.unit,
+            "seconds": self.seconds, "count": self.stats.count, "rate_per_s": self.rate(),
+            "latency_us": Self::percentiles(&self.stats.latency),
+            "timeline_per_s": self.stats.timeline, "connections": self.connections,
+            "errors": self.errors, "tool_cpu_percent": self.tool_cpu_percent,
+            "tool_threads": self.tool_threads, "server": server, "extra": extra, "notes": self.notes,
+        })
+    }
+
+    pub(crate) fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "ringws-load {} -> {}", self.scenario, self.target);
+        let _ = writeln!(out, "  connections      {}", self.connections);
+        let _ = writeln!(
+            out,
+            "  {:<16} {} in {:.2} s = {:.0}/s",
+            self.unit,
+            self.stats.count,
+            self.seconds,
+            self.rate()
+        );
+        let h = &self.stats.latency;
+        if !h.is_empty() {
+            let _ = writeln!(
+                out,
+                "  latency (us)     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.9),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max()
+            );
+        }
+        for (k, v) in &self.stats.extra {
+            let _ = writeln!(out, "  {k:<16} {v:.2}");
+        }
+        if let Some(s) = self.server {
+            let _ = writeln!(
+                out,
+                "  server           cpu {:.0}%  {:.2} us per {}  rss {} -> {} KiB",
+                s.cpu_percent,
+                s.cpu_us_per_event,
+                self.unit.trim_end_matches('s'),
+                s.rss_kib_before,
+                s.rss_kib_after
+            );
+        }
+        let _ = writeln!(out, "  errors           {}", self.errors);
+        let _ = writeln!(
+            out,
+            "  load tool cpu    {:.0}% of {} thread(s)",
+            self.tool_cpu_percent, self.tool_threads
+        );
+        for n in &self.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
+        out
+    }
+
+    /// A self-contained SVG: throughput per second on the left, the latency distribution
+    /// (percentile against latency, log scale) on the right.
+    pub(crate) fn svg(&self) -> String {
+        let (w, h, pad) = (900.0, 320.0, 40.0);
+        let panel = (w - 3.0 * pad) / 2.0;
+        let mut svg = format!(
+            "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>\
+             <rect width='100%' height='100%' fill='white'/>\
+             <text x='{pad}' y='18' font-size='13'>ringws-load {} {}: {} per second</text>",
+            self.scenario, self.target, self.unit
+        );
+        let tl = &self.stats.timeline;
+        let max = tl.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let bar = panel / tl.len().max(1) as f64;
+        for (i, v) in tl.iter().enumerate() {
+            let bh = (h - 2.0 * pad) * (*v as f64 / max);
+            let _ = write!(
+                svg,
+                "<rect x='{:.1}' y='{:.1}' width='{:.1}' height='{bh:.1}' fill='#4a7bd0'/>",
+                pad + i as f64 * bar,
+                h - pad - bh,
+                (bar - 1.0).max(1.0)
+            );
+        }
+        let _ = write!(
+            svg,
+            "<text x='{pad}' y='{}'>0 .. {} s; peak {max:.0}/s</text>",
+            h - pad + 16.0,
+            tl.len()
+        );
+        let hist = &self.stats.latency;
+        if !hist.is_empty() {
+            let x0 = 2.0 * pad + panel;
+            let top = hist.max().max(2) as f64;
+            let mut points = String::new();
+            for i in 0..=100 {
+                // Quantiles packed towards the tail: 0, 0.5, 0.75, ... 0.999...
+                let q = 1.0 - 0.5f64.powf(i as f64 / 10.0);
+                let v = hist.value_at_quantile(q).max(1) as f64;
+                let x = x0 + panel * (i as f64 / 100.0);
+                let y = h - pad - (h - 2.0 * pad) * (v.ln() / top.ln());
+                let _ = write!(points, "{x:.1},{y:.1} ");
+            }
+            let _ = write!(
+                svg,
+                "<polyline fill='none' stroke='#d04a4a' stroke-width='2' points='{points}'/>"
+            );
+            let _ = write!(
+                svg,
+                "<text x='{x0}' y='{}'>latency (us, log) by percentile: p0 .. p99.9+ ; max {}</text>",
+                h - pad + 16.0,
+                hist.max()
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}

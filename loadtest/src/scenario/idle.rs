@@ -1,0 +1,99 @@
+//! `idle`: open and hold N connections (optionally pinging each every interval); connect rate
+//! and handshake latency. With the server's pid, the report adds its RSS per connection.
+
+use ringws_proto::OpCode;
+use ringws_uring::ConnId;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use crate::client::{Ctx, Scenario};
+use crate::stats::Stats;
+
+const DIAL_TICK: u64 = 1;
+const PING_TICK: u64 = 2;
+
+pub(crate) struct Idle {
+    pending: Range<u64>,
+    /// Dials started per millisecond tick, to pace the connect storm (somaxconn is 4096 here).
+    per_tick: u64,
+    ping_every_ns: Option<u64>,
+    dialed_at: HashMap<u64, u64>,
+    open: Vec<ConnId>,
+    next_ping: usize,
+    stats: Stats,
+    first_dial: u64,
+    last_open: u64,
+}
+
+impl Idle {
+    pub(crate) fn new(tags: Range<u64>, connect_rate: u64, ping_every_ns: Option<u64>) -> Self {
+        Self {
+            pending: tags,
+            per_tick: (connect_rate / 1000).max(1),
+            ping_every_ns,
+            dialed_at: HashMap::new(),
+            open: Vec::new(),
+            next_ping: 0,
+            stats: Stats::new(),
+            first_dial: 0,
+            last_open: 0,
+        }
+    }
+}
+
+impl Scenario for Idle {
+    fn start(&mut self, ctx: &mut Ctx<'_, '_>) {
+        self.first_dial = ctx.now_ns();
+        self.on_timer(ctx, DIAL_TICK);
+        if let Some(every) = self.ping_every_ns {
+            ctx.timer(ctx.now_ns() + every / 100, PING_TICK);
+        }
+    }
+
+    fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64) {
+        let now = ctx.now_ns();
+        let dialed = self.dialed_at.remove(&tag).unwrap_or(now);
+        let second = ((now - self.first_dial) / 1_000_000_000) as usize;
+        self.stats.record(second, Some(now - dialed));
+        self.last_open = now;
+        self.open.push(conn);
+        ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, key: u64) {
+        let now = ctx.now_ns();
+        match key {
+            DIAL_TICK => {
+                for _ in 0..self.per_tick {
+                    let Some(tag) = self.pending.next() else { return };
+                    self.dialed_at.insert(tag, now);
+                    ctx.dial(tag);
+                }
+                ctx.timer(now + 1_000_000, DIAL_TICK);
+            }
+            _ => {
+                // Ping one hundredth of the connections per tick: each once per interval.
+                let Some(every) = self.ping_every_ns else { return };
+                let batch = self.open.len().div_ceil(100);
+                for _ in 0..batch {
+                    if self.open.is_empty() {
+                        break;
+                    }
+                    self.next_ping %= self.open.len();
+                    let conn = self.open[self.next_ping];
+                    ctx.send(conn, OpCode::Ping, b"");
+                    self.next_ping += 1;
+                }
+                ctx.timer(now + every / 100, PING_TICK);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Stats {
+        let mut stats = std::mem::replace(&mut self.stats, Stats::new());
+        let span = (self.last_open.saturating_sub(self.first_dial)) as f64 / 1e9;
+        stats.add_extra("connect_seconds_max", span);
+        stats
+    }
+}
