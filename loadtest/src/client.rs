@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     /// Source addresses to spread connections over (one tops out near 12,000 to one server).
     pub(crate) sources: Vec<IpAddr>,
     pub(crate) per_source: u64,
+    /// Dials started per millisecond per thread: a connect storm overflows the server's listen
+    /// backlog (somaxconn is 4096 here) and turns into SYN retries of seconds.
+    pub(crate) dials_per_ms: usize,
     pub(crate) start: Instant,
     pub(crate) progress: Progress,
     pub(crate) results: Mutex<Vec<Stats>>,
@@ -71,6 +74,7 @@ pub(crate) struct Ctx<'a, 'io> {
     io: &'a mut Io<'io, ()>,
     shared: &'a Shared,
     mask_seed: &'a mut u32,
+    dial_queue: &'a mut std::collections::VecDeque<u64>,
 }
 
 impl Ctx<'_, '_> {
@@ -83,12 +87,10 @@ impl Ctx<'_, '_> {
         self.shared
     }
 
-    /// Opens a connection; `tag` comes back in every callback for it. The source address is
-    /// picked from the tag, `per_source` connections each.
+    /// Opens a connection (paced: queued, then started at `dials_per_ms`); `tag` comes back in
+    /// every callback for it. The source address is picked from the tag, `per_source` each.
     pub(crate) fn dial(&mut self, tag: u64) {
-        let sources = &self.shared.sources;
-        let source = sources.get(((tag / self.shared.per_source) as usize) % sources.len().max(1));
-        self.io.connect(self.shared.target.addr, source.copied(), tag);
+        self.dial_queue.push_back(tag);
     }
 
     /// Sends one masked frame.
@@ -133,12 +135,23 @@ pub(crate) struct LoadWorker<S: Scenario> {
     conns: HashMap<u64, Conn>,
     mask_seed: u32,
     worker: usize,
+    dial_queue: std::collections::VecDeque<u64>,
 }
+
+/// The timer key of the dial pacer (scenario keys are small numbers).
+const DIAL_TICK: u64 = u64::MAX;
 
 impl<S: Scenario> LoadWorker<S> {
     pub(crate) fn new(scenario: S, shared: Arc<Shared>, worker: usize) -> Self {
         let mask_seed = 0x9e37_79b9 ^ worker as u32;
-        Self { scenario, shared, conns: HashMap::new(), mask_seed, worker }
+        Self {
+            scenario,
+            shared,
+            conns: HashMap::new(),
+            mask_seed,
+            worker,
+            dial_queue: Default::default(),
+        }
     }
 
     fn with_ctx<R>(
@@ -146,8 +159,34 @@ impl<S: Scenario> LoadWorker<S> {
         io: &mut Io<'_, ()>,
         f: impl FnOnce(&mut S, &mut Ctx<'_, '_>) -> R,
     ) -> R {
-        let mut ctx = Ctx { io, shared: &self.shared, mask_seed: &mut self.mask_seed };
+        let mut ctx = Ctx {
+            io,
+            shared: &self.shared,
+            mask_seed: &mut self.mask_seed,
+            dial_queue: &mut self.dial_queue,
+        };
         f(&mut self.scenario, &mut ctx)
+    }
+
+    /// Starts up to `dials_per_ms` queued dials, and comes back in a millisecond if more wait.
+    fn pace_dials(&mut self, io: &mut Io<'_, ()>) {
+        let shared = &self.shared;
+        for _ in 0..shared.dials_per_ms.max(1) {
+            let Some(tag) = self.dial_queue.pop_front() else { break };
+            let sources = &shared.sources;
+            let source = sources.get(((tag / shared.per_source) as usize) % sources.len().max(1));
+            io.connect(shared.target.addr, source.copied(), tag);
+        }
+        if !self.dial_queue.is_empty() {
+            io.set_timer(io.now() + std::time::Duration::from_millis(1), DIAL_TICK);
+        }
+    }
+
+    /// After a scenario callback: start pacing if it queued the first dials.
+    fn after(&mut self, io: &mut Io<'_, ()>, was_empty: bool) {
+        if was_empty && !self.dial_queue.is_empty() {
+            self.pace_dials(io);
+        }
     }
 }
 
@@ -156,6 +195,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
 
     fn on_start(&mut self, io: &mut Io<'_, ()>) {
         self.with_ctx(io, |s, ctx| s.start(ctx));
+        self.after(io, true);
     }
 
     fn on_connect(&mut self, io: &mut Io<'_, ()>, tag: u64, result: std::io::Result<ConnId>) {
@@ -224,7 +264,13 @@ impl<S: Scenario> Handler for LoadWorker<S> {
     }
 
     fn on_timer(&mut self, io: &mut Io<'_, ()>, key: u64) {
+        if key == DIAL_TICK {
+            self.pace_dials(io);
+            return;
+        }
+        let was_empty = self.dial_queue.is_empty();
         self.with_ctx(io, |s, ctx| s.on_timer(ctx, key));
+        self.after(io, was_empty);
     }
 
     fn on_shutdown(&mut self, io: &mut Io<'_, ()>) {

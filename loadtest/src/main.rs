@@ -89,9 +89,6 @@ enum Command {
         /// Connections to open and hold.
         #[arg(long, default_value_t = 10_000)]
         connections: u64,
-        /// Connections opened per second (paced: the listen backlog is finite).
-        #[arg(long, default_value_t = 20_000)]
-        connect_rate: u64,
         /// Ping every connection this often (seconds); 0 for none.
         #[arg(long, default_value_t = 0.0)]
         ping_interval: f64,
@@ -148,6 +145,9 @@ struct Common {
     /// Connections per source address in 127.0.0.0/8 (one address tops out near 12,000).
     #[arg(long, default_value_t = 10_000)]
     per_source: u64,
+    /// New connections started per second (all threads); the server's listen backlog is finite.
+    #[arg(long, default_value_t = 20_000)]
+    connect_rate: u64,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -218,17 +218,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
             )?
         }
-        Command::Idle { common, connections, connect_rate, ping_interval } => {
+        Command::Idle { common, connections, ping_interval } => {
             let threads = common.threads;
             let ping = (ping_interval > 0.0).then_some((ping_interval * 1e9) as u64);
             let window = Arc::new(Window::default());
-            let per_thread_rate = connect_rate / threads.max(1) as u64;
             drive(&common, "idle", "connections", connections, window, move |worker| {
-                scenario::idle::Idle::new(
-                    share(connections, threads, worker),
-                    per_thread_rate,
-                    ping,
-                )
+                scenario::idle::Idle::new(share(connections, threads, worker), ping)
             })?
         }
         Command::Churn { common, rate, .. } => {
@@ -277,6 +272,7 @@ where
         target: target.clone(),
         sources: sources([127, 0, 0, 10], needed_sources),
         per_source: common.per_source.max(1),
+        dials_per_ms: (common.connect_rate / 1000 / common.threads.max(1) as u64).max(1) as usize,
         start: Instant::now(),
         progress: Progress::default(),
         results: Mutex::new(Vec::new()),
@@ -287,8 +283,11 @@ where
         pin: !common.cpus.is_empty(),
         max_connections: connections as usize + 4096,
         timer_tick: Duration::from_millis(1),
-        buf_size: 64 * 1024,
-        buf_count: 512,
+        // Many small buffers: subscribers receive small messages all at once, and a receive
+        // finding the buffer ring empty has to be re-armed.
+        buf_size: 16 * 1024,
+        buf_count: 4096,
+        ring: ringws_uring::RingConfig { cq_entries: 65536, ..ringws_uring::RingConfig::default() },
         ..ringws_uring::Config::default()
     };
     let for_workers = shared.clone();

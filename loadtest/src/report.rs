@@ -97,7 +97,7 @@ impl Report {
                 "  server           cpu {:.0}%  {:.2} us per {}  rss {} -> {} KiB",
                 s.cpu_percent,
                 s.cpu_us_per_event,
-                self.unit.trim_end_matches('s'),
+                singular(self.unit),
                 s.rss_kib_before,
                 s.rss_kib_after
             );
@@ -170,5 +170,13 @@ impl Report {
         }
         svg.push_str("</svg>\n");
         svg
+    }
+}
+
+/// "deliveries" -> "delivery", "messages" -> "message".
+fn singular(unit: &str) -> &str {
+    match unit {
+        "deliveries" => "delivery",
+        other => other.strip_suffix('s').unwrap_or(other),
     }
 }

@@ -124,6 +124,37 @@ mod tests {
         assert_eq!(ps.subscribers("t").count(), 0);
     }
 
+    /// One topic with 100,000 subscribers and 100,000 topics with three each: both built and torn
+    /// down in linear time (a quadratic unsubscribe would take minutes here), leaving nothing.
+    #[test]
+    fn scale_of_topics_is_linear_and_leaves_nothing() {
+        let started = std::time::Instant::now();
+        let mut ps = PubSub::default();
+        for conn in 0..100_000u64 {
+            ps.subscribe("everyone", conn);
+        }
+        assert_eq!(ps.subscribers("everyone").count(), 100_000);
+        let names: Vec<String> = (0..100_000).map(|t| format!("room-{t}")).collect();
+        for (t, name) in names.iter().enumerate() {
+            for k in 0..3u64 {
+                ps.subscribe(name, 1_000_000 + t as u64 * 3 + k);
+            }
+        }
+        assert_eq!(ps.topic_count(), 100_001);
+        for conn in 0..100_000u64 {
+            assert!(ps.unsubscribe("everyone", conn));
+        }
+        for (t, name) in names.iter().enumerate() {
+            for k in 0..3u64 {
+                assert!(ps.unsubscribe(name, 1_000_000 + t as u64 * 3 + k));
+            }
+        }
+        assert_eq!(ps.topic_count(), 0);
+        let took = started.elapsed();
+        println!("100k-subscriber topic + 100k topics x 3, built and torn down in {took:?}");
+        assert!(took < std::time::Duration::from_secs(20), "not linear: {took:?}");
+    }
+
     #[test]
     fn counts_go_to_zero_and_vanish() {
         let counts = Counts::default();

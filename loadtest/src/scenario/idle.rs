@@ -10,13 +10,10 @@ use std::sync::atomic::Ordering;
 use crate::client::{Ctx, Scenario};
 use crate::stats::Stats;
 
-const DIAL_TICK: u64 = 1;
 const PING_TICK: u64 = 2;
 
 pub(crate) struct Idle {
-    pending: Range<u64>,
-    /// Dials started per millisecond tick, to pace the connect storm (somaxconn is 4096 here).
-    per_tick: u64,
+    tags: Range<u64>,
     ping_every_ns: Option<u64>,
     dialed_at: HashMap<u64, u64>,
     open: Vec<ConnId>,
@@ -27,10 +24,9 @@ pub(crate) struct Idle {
 }
 
 impl Idle {
-    pub(crate) fn new(tags: Range<u64>, connect_rate: u64, ping_every_ns: Option<u64>) -> Self {
+    pub(crate) fn new(tags: Range<u64>, ping_every_ns: Option<u64>) -> Self {
         Self {
-            pending: tags,
-            per_tick: (connect_rate / 1000).max(1),
+            tags,
             ping_every_ns,
             dialed_at: HashMap::new(),
             open: Vec::new(),
@@ -45,7 +41,10 @@ impl Idle {
 impl Scenario for Idle {
     fn start(&mut self, ctx: &mut Ctx<'_, '_>) {
         self.first_dial = ctx.now_ns();
-        self.on_timer(ctx, DIAL_TICK);
+        for tag in self.tags.clone() {
+            self.dialed_at.insert(tag, self.first_dial);
+            ctx.dial(tag);
+        }
         if let Some(every) = self.ping_every_ns {
             ctx.timer(ctx.now_ns() + every / 100, PING_TICK);
         }
@@ -62,32 +61,19 @@ impl Scenario for Idle {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, key: u64) {
-        let now = ctx.now_ns();
-        match key {
-            DIAL_TICK => {
-                for _ in 0..self.per_tick {
-                    let Some(tag) = self.pending.next() else { return };
-                    self.dialed_at.insert(tag, now);
-                    ctx.dial(tag);
-                }
-                ctx.timer(now + 1_000_000, DIAL_TICK);
+        let (PING_TICK, Some(every)) = (key, self.ping_every_ns) else { return };
+        // Ping one hundredth of the connections per tick: each once per interval.
+        let batch = self.open.len().div_ceil(100);
+        for _ in 0..batch {
+            if self.open.is_empty() {
+                break;
             }
-            _ => {
-                // Ping one hundredth of the connections per tick: each once per interval.
-                let Some(every) = self.ping_every_ns else { return };
-                let batch = self.open.len().div_ceil(100);
-                for _ in 0..batch {
-                    if self.open.is_empty() {
-                        break;
-                    }
-                    self.next_ping %= self.open.len();
-                    let conn = self.open[self.next_ping];
-                    ctx.send(conn, OpCode::Ping, b"");
-                    self.next_ping += 1;
-                }
-                ctx.timer(now + every / 100, PING_TICK);
-            }
+            self.next_ping %= self.open.len();
+            let conn = self.open[self.next_ping];
+            ctx.send(conn, OpCode::Ping, b"");
+            self.next_ping += 1;
         }
+        ctx.timer(ctx.now_ns() + every / 100, PING_TICK);
     }
 
     fn finish(&mut self) -> Stats {
