@@ -16,7 +16,11 @@ fn main() -> std::io::Result<()> {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
-                let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else { return };
+                let Ok(mut ws) =
+                    tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+                else {
+                    return;
+                };
                 while let Some(Ok(msg)) = ws.next().await {
                     if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
                         break;
