@@ -45,14 +45,11 @@ fn main() -> std::io::Result<()> {
                 ws.set_max_message_size(64 << 20);
                 let mut ws = FragmentCollector::new(ws);
                 while let Ok(frame) = ws.read_frame().await {
-                    match frame.opcode {
-                        OpCode::Close => break,
-                        OpCode::Text | OpCode::Binary => {
-                            if ws.write_frame(frame).await.is_err() {
-                                break;
-                            }
-                        }
-                        _ => {}
+                    let echo = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
+                    if frame.opcode == OpCode::Close
+                        || (echo && ws.write_frame(frame).await.is_err())
+                    {
+                        break;
                     }
                 }
             });

@@ -458,7 +458,7 @@ fn slow_run(
         scenario::slow::Slow::new(sub.clone(), publish.clone(), size, rate, w.clone())
     })?;
     // What happened to the slow ones: read what the server left in their sockets.
-    let mut closed = 0;
+    let mut eof = 0;
     let mut close_codes = Vec::new();
     for s in &mut sockets {
         s.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
@@ -467,7 +467,7 @@ fn slow_run(
         loop {
             match s.read(&mut buf) {
                 Ok(0) => {
-                    closed += 1;
+                    eof += 1;
                     break;
                 }
                 Ok(n) => seen.extend_from_slice(&buf[..n.min(buf.len())]),
@@ -481,13 +481,13 @@ fn slow_run(
             close_codes.push(code);
         }
     }
+    let closed = close_codes.len().max(eof);
+    let codes =
+        if close_codes.is_empty() { String::new() } else { format!(" with codes {close_codes:?}") };
     report.notes.push(format!(
-        "{slow} slow subscriber(s): {closed} closed by the server{}",
-        if close_codes.is_empty() {
-            String::new()
-        } else {
-            format!(" (close codes {close_codes:?})")
-        }
+        "{slow} slow subscriber(s): {closed} closed by the server ({} close frames{codes}, {eof} saw \
+         the connection end); the others had their messages dropped or still queued",
+        close_codes.len()
     ));
     finish_report(common, &report)?;
     Ok(report)
