@@ -75,6 +75,7 @@ pub(crate) struct Ctx<'a, 'io> {
     shared: &'a Shared,
     mask_seed: &'a mut u32,
     dial_queue: &'a mut std::collections::VecDeque<u64>,
+    dialed: &'a HashMap<u64, u64>,
 }
 
 impl Ctx<'_, '_> {
@@ -85,6 +86,11 @@ impl Ctx<'_, '_> {
 
     pub(crate) fn shared(&self) -> &Shared {
         self.shared
+    }
+
+    /// When the connection with `tag` was actually dialed (after pacing), on the run clock.
+    pub(crate) fn dialed_ns(&self, tag: u64) -> Option<u64> {
+        self.dialed.get(&tag).copied()
     }
 
     /// Opens a connection (paced: queued, then started at `dials_per_ms`); `tag` comes back in
@@ -136,6 +142,8 @@ pub(crate) struct LoadWorker<S: Scenario> {
     mask_seed: u32,
     worker: usize,
     dial_queue: std::collections::VecDeque<u64>,
+    /// Dial times of connections not open yet, by tag.
+    dialed: HashMap<u64, u64>,
 }
 
 /// The timer key of the dial pacer (scenario keys are small numbers).
@@ -151,6 +159,7 @@ impl<S: Scenario> LoadWorker<S> {
             mask_seed,
             worker,
             dial_queue: Default::default(),
+            dialed: HashMap::new(),
         }
     }
 
@@ -164,6 +173,7 @@ impl<S: Scenario> LoadWorker<S> {
             shared: &self.shared,
             mask_seed: &mut self.mask_seed,
             dial_queue: &mut self.dial_queue,
+            dialed: &self.dialed,
         };
         f(&mut self.scenario, &mut ctx)
     }
@@ -176,6 +186,7 @@ impl<S: Scenario> LoadWorker<S> {
             let sources = &shared.sources;
             let source = sources.get(((tag / shared.per_source) as usize) % sources.len().max(1));
             io.connect(shared.target.addr, source.copied(), tag);
+            self.dialed.insert(tag, shared.start.elapsed().as_nanos() as u64);
         }
         if !self.dial_queue.is_empty() {
             io.set_timer(io.now() + std::time::Duration::from_millis(1), DIAL_TICK);
@@ -204,6 +215,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
             Err(_) => {
                 self.shared.progress.error();
                 self.with_ctx(io, |s, ctx| s.on_gone(ctx, tag, false));
+                self.dialed.remove(&tag);
                 return;
             }
         };
@@ -238,6 +250,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
                     };
                     self.shared.progress.opened();
                     self.with_ctx(io, |s, ctx| s.on_open(ctx, id, tag));
+                    self.dialed.remove(&tag);
                 }
                 Err(_) => {
                     self.shared.progress.error();
@@ -261,6 +274,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
             self.shared.progress.error();
         }
         self.with_ctx(io, |s, ctx| s.on_gone(ctx, conn.tag, opened));
+        self.dialed.remove(&conn.tag);
     }
 
     fn on_timer(&mut self, io: &mut Io<'_, ()>, key: u64) {

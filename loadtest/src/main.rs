@@ -367,10 +367,7 @@ where
             .iter()
             .find(|(k, _)| *k == "connect_seconds_max")
             .map_or(0.0, |(_, v)| *v);
-        report.notes.push(format!(
-            "connect phase {span:.2} s, {:.0} connections/s",
-            report.stats.count as f64 / span.max(1e-9)
-        ));
+        report.seconds = span.max(1e-9);
         if rss_after > 0 && opened > 0 {
             let per = (rss_after.saturating_sub(rss_at_start)) as f64 * 1024.0 / opened as f64;
             report.notes.push(format!(

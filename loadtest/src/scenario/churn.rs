@@ -19,6 +19,7 @@ pub(crate) struct Churn {
     next_tag: u64,
     tag_step: u64,
     max_in_flight: usize,
+    /// Dials in flight (queued or connecting), to bound them.
     dialed_at: HashMap<u64, u64>,
     window: Arc<Window>,
     stats: Stats,

@@ -3,7 +3,6 @@
 
 use ringws_proto::OpCode;
 use ringws_uring::ConnId;
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
@@ -15,7 +14,6 @@ const PING_TICK: u64 = 2;
 pub(crate) struct Idle {
     tags: Range<u64>,
     ping_every_ns: Option<u64>,
-    dialed_at: HashMap<u64, u64>,
     open: Vec<ConnId>,
     next_ping: usize,
     stats: Stats,
@@ -28,7 +26,6 @@ impl Idle {
         Self {
             tags,
             ping_every_ns,
-            dialed_at: HashMap::new(),
             open: Vec::new(),
             next_ping: 0,
             stats: Stats::new(),
@@ -42,7 +39,6 @@ impl Scenario for Idle {
     fn start(&mut self, ctx: &mut Ctx<'_, '_>) {
         self.first_dial = ctx.now_ns();
         for tag in self.tags.clone() {
-            self.dialed_at.insert(tag, self.first_dial);
             ctx.dial(tag);
         }
         if let Some(every) = self.ping_every_ns {
@@ -52,7 +48,7 @@ impl Scenario for Idle {
 
     fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64) {
         let now = ctx.now_ns();
-        let dialed = self.dialed_at.remove(&tag).unwrap_or(now);
+        let dialed = ctx.dialed_ns(tag).unwrap_or(now);
         let second = ((now - self.first_dial) / 1_000_000_000) as usize;
         self.stats.record(second, Some(now - dialed));
         self.last_open = now;
