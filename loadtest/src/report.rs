@@ -147,24 +147,38 @@ impl Report {
         let hist = &self.stats.latency;
         if !hist.is_empty() {
             let x0 = 2.0 * pad + panel;
-            let top = hist.max().max(2) as f64;
+            let (lo, hi) = ((hist.min().max(1) as f64).ln(), (hist.max().max(2) as f64).ln());
+            let span = (hi - lo).max(1e-9);
+            let plot_h = h - 2.0 * pad;
+            // x: quantiles packed towards the tail (each step of 0.1 halves the remaining
+            // fraction), so p99.9 has as much room as p50; y: latency on a log scale.
+            let x_of = |q: f64| x0 + panel * ((-(1.0 - q).max(1e-6).log2()) / 10.0).min(1.0);
+            let y_of = |v: u64| h - pad - plot_h * (((v.max(1) as f64).ln() - lo) / span);
             let mut points = String::new();
             for i in 0..=100 {
-                // Quantiles packed towards the tail: 0, 0.5, 0.75, ... 0.999...
                 let q = 1.0 - 0.5f64.powf(i as f64 / 10.0);
-                let v = hist.value_at_quantile(q).max(1) as f64;
-                let x = x0 + panel * (i as f64 / 100.0);
-                let y = h - pad - (h - 2.0 * pad) * (v.ln() / top.ln());
-                let _ = write!(points, "{x:.1},{y:.1} ");
+                let v = hist.value_at_quantile(q);
+                let _ = write!(points, "{:.1},{:.1} ", x_of(q), y_of(v));
             }
             let _ = write!(
                 svg,
                 "<polyline fill='none' stroke='#d04a4a' stroke-width='2' points='{points}'/>"
             );
+            for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
+                let v = hist.value_at_quantile(q);
+                let (x, y) = (x_of(q), y_of(v));
+                let _ = write!(
+                    svg,
+                    "<circle cx='{x:.1}' cy='{y:.1}' r='3' fill='#d04a4a'/><text x='{:.1}' y='{:.1}'>{label} {v} us</text>",
+                    (x - 30.0).min(w - 120.0),
+                    y - 8.0
+                );
+            }
             let _ = write!(
                 svg,
-                "<text x='{x0}' y='{}'>latency (us, log) by percentile: p0 .. p99.9+ ; max {}</text>",
+                "<text x='{x0}' y='{}'>latency by percentile (log scale, {} .. {} us)</text>",
                 h - pad + 16.0,
+                hist.min(),
                 hist.max()
             );
         }
