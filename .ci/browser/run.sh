@@ -11,12 +11,7 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
 (cd .ci/browser && npm ci --silent --no-audit --no-fund >/dev/null)
-cargo build --release -q -p ringws-server
-target/release/ringws --addr "127.0.0.1:$port" > target/browser-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. .ci/lib.sh
+start_server "$port" target/browser-server.log
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 node .ci/browser/chat.test.mjs "http://127.0.0.1:$port/"

@@ -7,10 +7,10 @@ cd "$(dirname "$0")/../.."
 shared=${SHARED:-../shared}
 port=${CONFORMANCE_PORT:-9011}
 out=${CONFORMANCE_OUT:-target/conformance}
-cargo build --release -q -p ringws-server
 rm -rf "$out"
-target/release/ringws --addr "127.0.0.1:$port" > target/conformance-server.log 2>&1 &
-server=$!
+. .ci/lib.sh
+start_server "$port" target/conformance-server.log
+server=$SERVER_PID
 trap 'kill $server 2>/dev/null || true' EXIT
 status=0
 bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" | tail -n 20 || status=$?

@@ -10,14 +10,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q 'websockets>=13,<16'
 (cd .ci/interop && npm ci --silent --no-audit --no-fund >/dev/null)
-cargo build --release -q -p ringws-server
-target/release/ringws --addr "127.0.0.1:$port" > target/interop-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. .ci/lib.sh
+start_server "$port" target/interop-server.log
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 "$venv/bin/python" .ci/interop/python_client.py "ws://127.0.0.1:$port/echo"
 node .ci/interop/node_client.mjs "ws://127.0.0.1:$port/echo"
 echo "interop: python websockets and node ws passed"

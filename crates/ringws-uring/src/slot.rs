@@ -13,6 +13,31 @@ const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
 /// The largest direct-descriptor index a slot can name.
 pub const MAX_INDEX: u32 = INDEX_MASK as u32;
 
+/// The layout both ids share: a tag (worker or op kind) 8 bits, ring 8 bits, generation 24 bits,
+/// index 24 bits, high to low.
+const fn pack(tag: u8, ring: u8, generation: u32, index: u32) -> u64 {
+    ((tag as u64) << 56)
+        | ((ring as u64) << 48)
+        | (((generation as u64) & GEN_MASK) << INDEX_BITS)
+        | ((index as u64) & INDEX_MASK)
+}
+
+const fn tag_of(raw: u64) -> u8 {
+    (raw >> 56) as u8
+}
+
+const fn ring_of(raw: u64) -> u8 {
+    (raw >> 48) as u8
+}
+
+const fn generation_of(raw: u64) -> u32 {
+    ((raw >> INDEX_BITS) & GEN_MASK) as u32
+}
+
+const fn index_of(raw: u64) -> u32 {
+    (raw & INDEX_MASK) as u32
+}
+
 /// Identifies one connection for its whole life: worker, ring, generation and slot.
 ///
 /// Layout (high to low): worker 8 bits, ring 8 bits, generation 24 bits, index 24 bits. The index
@@ -23,32 +48,27 @@ pub struct ConnId(u64);
 impl ConnId {
     /// Packs the parts; each is truncated to its field width.
     pub fn new(worker: u8, ring: u8, generation: u32, index: u32) -> Self {
-        Self(
-            (u64::from(worker) << 56)
-                | (u64::from(ring) << 48)
-                | ((u64::from(generation) & GEN_MASK) << INDEX_BITS)
-                | (u64::from(index) & INDEX_MASK),
-        )
+        Self(pack(worker, ring, generation, index))
     }
 
     /// The worker (core) that owns the connection.
     pub fn worker(self) -> u8 {
-        (self.0 >> 56) as u8
+        tag_of(self.0)
     }
 
     /// The ring, within its worker, whose fixed-file table holds the descriptor.
     pub fn ring(self) -> u8 {
-        (self.0 >> 48) as u8
+        ring_of(self.0)
     }
 
     /// The slot's generation when the connection opened.
     pub fn generation(self) -> u32 {
-        ((self.0 >> INDEX_BITS) & GEN_MASK) as u32
+        generation_of(self.0)
     }
 
     /// The direct-descriptor index.
     pub fn index(self) -> u32 {
-        (self.0 & INDEX_MASK) as u32
+        index_of(self.0)
     }
 
     /// The packed value, e.g. to send across threads.
@@ -144,32 +164,27 @@ pub struct UserData(u64);
 impl UserData {
     /// Packs an operation on a connection slot (or `index` 0 / generation 0 for ring-wide ops).
     pub fn new(kind: OpKind, ring: u8, generation: u32, index: u32) -> Self {
-        Self(
-            (u64::from(kind as u8) << 56)
-                | (u64::from(ring) << 48)
-                | ((u64::from(generation) & GEN_MASK) << INDEX_BITS)
-                | (u64::from(index) & INDEX_MASK),
-        )
+        Self(pack(kind as u8, ring, generation, index))
     }
 
     /// The operation kind; `None` for a value this driver never submitted.
     pub fn kind(self) -> Option<OpKind> {
-        OpKind::from_u8((self.0 >> 56) as u8)
+        OpKind::from_u8(tag_of(self.0))
     }
 
     /// The ring within the worker.
     pub fn ring(self) -> u8 {
-        (self.0 >> 48) as u8
+        ring_of(self.0)
     }
 
     /// The generation of the slot when the op was submitted.
     pub fn generation(self) -> u32 {
-        ((self.0 >> INDEX_BITS) & GEN_MASK) as u32
+        generation_of(self.0)
     }
 
     /// The slot index.
     pub fn index(self) -> u32 {
-        (self.0 & INDEX_MASK) as u32
+        index_of(self.0)
     }
 
     /// The raw value for the SQE.

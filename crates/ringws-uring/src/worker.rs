@@ -636,22 +636,8 @@ impl<H: Handler> Worker<H> {
         }
         let index = res as u32;
         let core = &mut self.core;
-        let ctx = &mut core.rings[usize::from(r)];
-        if ctx.conns.len() <= index as usize {
-            ctx.conns.resize_with(index as usize + 1, Conn::empty);
-        }
-        let conn = &mut ctx.conns[index as usize];
-        conn.generation = next_generation(conn.generation);
-        conn.open = true;
-        conn.closing = Closing::Open;
-        conn.cancel_sent = false;
-        conn.shut_write = ShutWrite::No;
-        conn.cause = None;
-        ctx.live += 1;
-        core.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        let generation = conn.generation;
-        let id = ConnId::new(core.id, r, generation, index);
-        core.arm_recv(r, index);
+        core.rings[usize::from(r)].live += 1;
+        let id = core.open_slot(r, index);
         if ctx_full(&core.rings[usize::from(r)]) {
             core.cancel_accept();
         }
@@ -780,6 +766,21 @@ fn ctx_full(ctx: &RingCtx) -> bool {
 }
 
 impl<M: Send + 'static> Core<M> {
+    /// A new connection (accepted or dialed) in the slot of direct descriptor `index`: the next
+    /// generation, fresh state, a multishot receive armed.
+    fn open_slot(&mut self, r: u8, index: u32) -> ConnId {
+        let ctx = &mut self.rings[usize::from(r)];
+        if ctx.conns.len() <= index as usize {
+            ctx.conns.resize_with(index as usize + 1, Conn::empty);
+        }
+        let conn = &mut ctx.conns[index as usize];
+        let generation = next_generation(conn.generation);
+        *conn = Conn { generation, open: true, ..Conn::empty() };
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.arm_recv(r, index);
+        ConnId::new(self.id, r, generation, index)
+    }
+
     fn slot_mut(&mut self, r: u8, ud: UserData) -> Option<&mut Conn> {
         let conn = self.rings.get_mut(usize::from(r))?.conns.get_mut(ud.index() as usize)?;
         (conn.generation == ud.generation()).then_some(conn)
@@ -1080,20 +1081,8 @@ impl<M: Send + 'static> Core<M> {
             return;
         }
         let (r, index) = (dial.ring, dial.index);
-        let ctx = &mut self.rings[usize::from(r)];
-        if ctx.conns.len() <= index as usize {
-            ctx.conns.resize_with(index as usize + 1, Conn::empty);
-        }
-        let conn = &mut ctx.conns[index as usize];
-        conn.generation = next_generation(conn.generation);
-        conn.open = true;
-        conn.closing = Closing::Open;
-        conn.cancel_sent = false;
-        conn.shut_write = ShutWrite::No;
-        conn.cause = None;
-        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        let id = ConnId::new(self.id, r, conn.generation, index);
-        self.arm_recv(r, index);
+        // Counted as live when the dial started.
+        let id = self.open_slot(r, index);
         self.finish_dial(slot, Some(id));
     }
 
