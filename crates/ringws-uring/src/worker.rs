@@ -39,7 +39,7 @@ const MAX_IOVECS: usize = 64;
 
 /// What a worker's handler sees. One handler per worker, called only from that worker's thread.
 pub trait Handler: 'static {
-    /// Messages other threads send to this worker (see [`Io::post`], [`Remote::post`]).
+    /// Messages other threads send to this worker (see [`Io::post`], [`crate::Remote::post`]).
     type Message: Send + 'static;
 
     /// The worker's loop is about to start: dial out from here.
