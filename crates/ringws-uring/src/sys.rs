@@ -61,12 +61,20 @@ pub fn reuseport_listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd>
     // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let one: libc::c_int = 1;
-    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+    // TCP_NODELAY on the listener is inherited by every accepted socket (Linux copies it in
+    // the clone), so no per-connection setsockopt is needed on the direct descriptors. Without
+    // it, Nagle holds a second small message until the first is acknowledged, and a client's
+    // delayed ACK makes that tens of milliseconds.
+    for (level, opt) in [
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+    ] {
         // SAFETY: `one` is a valid c_int for the length given.
         let rc = unsafe {
             libc::setsockopt(
                 fd,
-                libc::SOL_SOCKET,
+                level,
                 opt,
                 (&one as *const libc::c_int).cast(),
                 size_of::<libc::c_int>() as libc::socklen_t,
