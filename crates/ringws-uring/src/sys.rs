@@ -169,3 +169,18 @@ pub(crate) fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::sockl
 pub fn open_fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1)).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_tcp_nodelay_from_the_listener() {
+        let fd = reuseport_listener(SocketAddr::from(([127, 0, 0, 1], 0)), 16).unwrap();
+        let addr = local_addr(&fd).unwrap();
+        let listener = std::net::TcpListener::from(fd);
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY must carry over to accepted sockets");
+    }
+}
