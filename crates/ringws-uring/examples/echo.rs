@@ -32,6 +32,8 @@ fn main() -> std::io::Result<()> {
         workers: 1,
         pin: cpu.is_none(),
         max_connections,
+        // RINGWS_BUNDLE=1 turns receive bundles on, for the A/B in docs/benchmarks.md.
+        recv_bundle: std::env::var_os("RINGWS_BUNDLE").is_some_and(|v| v == "1"),
         ..Config::default()
     };
     let server = Server::start(config, |_| Echo)?;

@@ -36,6 +36,10 @@ pub struct BufRing {
     /// buffers `take` hands out; the kernel never writes to them until they are recycled.
     held: Vec<bool>,
     held_count: usize,
+    /// The buffer id last placed at each ring index, and the ring index of each buffer id: a
+    /// bundle receive names its first buffer only, and the rest follow in ring order.
+    bid_at: Vec<u16>,
+    pos_of: Vec<u16>,
     bgid: u16,
 }
 
@@ -72,6 +76,8 @@ impl BufRing {
             tail: 0,
             held: vec![true; usize::from(entries)],
             held_count: usize::from(entries),
+            bid_at: vec![0; usize::from(entries)],
+            pos_of: vec![0; usize::from(entries)],
             bgid,
         };
         // SAFETY: `ring` is page-aligned (mmap) and holds `entries` entries that stay mapped
@@ -125,6 +131,24 @@ impl BufRing {
         Some(unsafe { std::slice::from_raw_parts_mut(start, len) })
     }
 
+    /// The buffers a receive of `len` bytes starting in buffer `first` filled, with their
+    /// lengths, in order: one for a plain receive, several for a bundle (the kernel fills whole
+    /// buffers in ring order). Appended to `out`; read them all before recycling any.
+    pub fn pieces(&self, first: u16, len: usize, out: &mut Vec<(u16, usize)>) {
+        let size = self.buf_size as usize;
+        let start = usize::from(self.pos_of.get(usize::from(first)).copied().unwrap_or(0));
+        let mask = usize::from(self.entries - 1);
+        let mut remaining = len;
+        let mut k = 0;
+        while remaining > 0 && k < usize::from(self.entries) {
+            let bid = if k == 0 { first } else { self.bid_at[(start + k) & mask] };
+            let piece = remaining.min(size);
+            out.push((bid, piece));
+            remaining -= piece;
+            k += 1;
+        }
+    }
+
     /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]). Ignores an id
     /// that is not held.
     pub fn recycle(&mut self, bid: u16) {
@@ -135,6 +159,8 @@ impl BufRing {
         *slot = false;
         self.held_count -= 1;
         let index = usize::from(self.tail & (self.entries - 1));
+        self.bid_at[index] = bid;
+        self.pos_of[usize::from(bid)] = index as u16;
         // SAFETY: `index < entries`, so the pointer stays inside the mapped ring.
         let entry = unsafe { self.ring.as_ptr().add(index) };
         // SAFETY: a valid entry of the mapped ring; the kernel only reads entries between its head

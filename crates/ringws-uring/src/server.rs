@@ -42,6 +42,9 @@ pub struct Config {
     /// Accept connections. Default true; a client (the load tester) sets false and only dials
     /// out with [`crate::Io::connect`].
     pub listen: bool,
+    /// Receive bundles: one completion may fill several buffers (kernel 6.10). Default false:
+    /// measured no better here (docs/benchmarks.md).
+    pub recv_bundle: bool,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             timer_tick: Duration::from_millis(50),
             backlog: 1024,
             listen: true,
+            recv_bundle: false,
         }
     }
 }
@@ -164,6 +168,7 @@ impl<M: Send + 'static> Server<M> {
                 timer_tick: config.timer_tick,
                 accept_margin: config.backlog.max(16) as u32,
                 listen: config.listen,
+                recv_bundle: config.recv_bundle,
             };
             let cpu = config.pin.then(|| cpus.get(id % cpus.len().max(1)).copied()).flatten();
             let boxes = boxes.clone();

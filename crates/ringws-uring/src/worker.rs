@@ -111,6 +111,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) timer_tick: Duration,
     pub(crate) accept_margin: u32,
     pub(crate) listen: bool,
+    pub(crate) recv_bundle: bool,
 }
 
 /// Counters a worker keeps, readable from any thread.
@@ -263,6 +264,8 @@ pub(crate) struct Core<M> {
     shutdown_deadline: Option<Instant>,
     now: Instant,
     buf_size: u32,
+    /// Receive bundles (several buffers per completion) instead of one buffer per completion.
+    recv_bundle: bool,
     /// Outgoing connections in progress; the index is their `UserData` index.
     dials: Vec<Option<Dial>>,
     free_dials: Vec<u32>,
@@ -423,6 +426,8 @@ pub(crate) struct Worker<H: Handler> {
     core: Core<H::Message>,
     /// One buffer ring per ring, declared after `core` so the rings drop first.
     bufs: Vec<BufRing>,
+    /// The buffers of the receive being dispatched (reused).
+    pieces: Vec<(u16, usize)>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -495,11 +500,12 @@ impl<H: Handler> Worker<H> {
             shutdown_deadline: None,
             now: Instant::now(),
             buf_size: config.buf_size,
+            recv_bundle: config.recv_bundle,
             dials: Vec::new(),
             free_dials: Vec::new(),
             dialed: Vec::new(),
         };
-        Ok(Self { handler, core, bufs })
+        Ok(Self { handler, core, bufs, pieces: Vec::new() })
     }
 
     /// A duplicate of the home ring's descriptor, for other threads' msg_ring.
@@ -647,11 +653,17 @@ impl<H: Handler> Worker<H> {
     fn on_recv(&mut self, r: u8, ud: UserData, res: i32, flags: u32) {
         let index = ud.index();
         let bid = cqueue::buffer_select(flags);
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.clear();
+        if let (Some(first), true) = (bid, res > 0) {
+            self.bufs[usize::from(r)].pieces(first, res as usize, &mut pieces);
+        }
         let Some(conn) = self.core.slot_mut(r, ud) else {
             self.core.counters.stale.fetch_add(1, Ordering::Relaxed);
-            if let Some(bid) = bid {
-                self.bufs[usize::from(r)].recycle(bid);
+            for &(b, _) in &pieces {
+                self.bufs[usize::from(r)].recycle(b);
             }
+            self.pieces = pieces;
             return;
         };
         let more = cqueue::more(flags);
@@ -664,12 +676,17 @@ impl<H: Handler> Worker<H> {
             && conn.closing != Closing::CloseSubmitted;
         let id = ConnId::new(self.core.id, r, ud.generation(), index);
         if res > 0 {
-            if let Some(bid) = bid {
-                let data = self.bufs[usize::from(r)].take(bid, res as usize);
-                if let Some(data) = data.filter(|_| live) {
+            for &(b, len) in &pieces {
+                let data = self.bufs[usize::from(r)].take(b, len);
+                // A handler may abort the connection on the first piece; the rest are dropped.
+                let closing = self.core.rings[usize::from(r)].conns[index as usize].closing;
+                let still = live && !matches!(closing, Closing::Teardown | Closing::CloseSubmitted);
+                if let Some(data) = data.filter(|_| still) {
                     self.handler.on_data(&mut Io { core: &mut self.core }, id, data);
                 }
-                self.bufs[usize::from(r)].recycle(bid);
+            }
+            for &(b, _) in &pieces {
+                self.bufs[usize::from(r)].recycle(b);
             }
             if !more && live {
                 self.core.rearm.push_back((r, index));
@@ -926,7 +943,12 @@ impl<M: Send + 'static> Core<M> {
         conn.recv_armed = true;
         conn.ops += 1;
         let ud = UserData::new(OpKind::Recv, r, conn.generation, index);
-        let entry = opcode::RecvMulti::new(Fixed(index), 0).build().user_data(ud.to_u64());
+        let entry = if self.recv_bundle {
+            opcode::RecvMultiBundle::new(Fixed(index), 0).build()
+        } else {
+            opcode::RecvMulti::new(Fixed(index), 0).build()
+        };
+        let entry = entry.user_data(ud.to_u64());
         self.push(r, &entry);
     }
 
