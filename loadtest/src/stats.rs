@@ -32,7 +32,7 @@ pub(crate) struct Stats {
     pub(crate) count: u64,
     /// Counts per second of the run, from the start of measuring.
     pub(crate) timeline: Vec<u64>,
-    /// Scenario-specific numbers (name, value), summed when merged.
+    /// Scenario-specific numbers (name, value), merged as `add_extra` says.
     pub(crate) extra: Vec<(&'static str, f64)>,
 }
 
@@ -59,8 +59,10 @@ impl Stats {
         }
     }
 
+    /// Adds a named figure; merged by sum, or by maximum for names ending in `_max`.
     pub(crate) fn add_extra(&mut self, name: &'static str, value: f64) {
         match self.extra.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) if name.ends_with("_max") => *v = v.max(value),
             Some((_, v)) => *v += value,
             None => self.extra.push((name, value)),
         }
@@ -79,5 +81,27 @@ impl Stats {
             self.add_extra(name, value);
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_sums_counts_and_keeps_maxima() {
+        let mut a = Stats::new();
+        a.record(0, Some(1_000));
+        a.add_extra("published", 3.0);
+        a.add_extra("connect_seconds_max", 2.0);
+        let mut b = Stats::new();
+        b.record(1, Some(5_000));
+        b.add_extra("published", 4.0);
+        b.add_extra("connect_seconds_max", 1.5);
+        let m = a.merge(b);
+        assert_eq!(m.count, 2);
+        assert_eq!(m.timeline, vec![1, 1]);
+        assert_eq!(m.extra, vec![("published", 7.0), ("connect_seconds_max", 2.0)]);
+        assert_eq!(m.latency.max(), 5);
     }
 }
