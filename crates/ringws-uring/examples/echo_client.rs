@@ -6,7 +6,6 @@
 //!
 //! With `WS_PATH` (e.g. `/echo`) each connection first upgrades to WebSocket and every message is
 //! a masked binary frame of SIZE payload bytes; the reply is the server's unmasked frame.
-#![allow(clippy::undocumented_unsafe_blocks)]
 
 use io_uring::{IoUring, opcode, types};
 use std::io::Write;
@@ -90,6 +89,8 @@ fn main() -> std::io::Result<()> {
             .user_data((i as u64) << 1 | 1)
     };
     for i in 0..streams.len() {
+        // SAFETY: the send names `msg` and a socket in `streams`, both alive until the end of
+        // main, after the last completion has been reaped or the ring dropped.
         unsafe { ring.submission().push(&send(i)).expect("sq") };
     }
     let warmup = Duration::from_secs(1);
@@ -124,6 +125,7 @@ fn main() -> std::io::Result<()> {
             } else {
                 got[i] += res as usize;
                 if got[i] < size {
+                    // SAFETY: got[i] < size = bufs[i].len(), so the pointer stays in the buffer.
                     let rest = unsafe { bufs[i].as_mut_ptr().add(got[i]) };
                     opcode::Recv::new(
                         types::Fd(streams[i].as_raw_fd()),
@@ -137,6 +139,8 @@ fn main() -> std::io::Result<()> {
                     send(i)
                 }
             };
+            // SAFETY: the receive names bufs[i] (or its tail), the send `msg`; both outlive the
+            // ring's operations, and each connection has one operation in flight at a time.
             unsafe { ring.submission().push(&next).expect("sq") };
         }
     }

@@ -3,7 +3,6 @@
 //! connects slow down here, and one process at its 20,000 descriptors).
 //!
 //! `idle_client PORT COUNT SOURCE_IP HOLD_SECONDS`: prints `connected N in S s`, holds, exits.
-#![allow(clippy::undocumented_unsafe_blocks)]
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -29,10 +28,12 @@ fn main() {
     let start = Instant::now();
     let mut fds = Vec::with_capacity(count);
     for i in 0..count {
+        // SAFETY: plain socket(2); the result is checked.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
         assert!(fd >= 0, "socket {i}: {}", std::io::Error::last_os_error());
         let one: libc::c_int = 1;
         // Let the kernel pick the port at connect time, per destination, not at bind.
+        // SAFETY: `one` is a valid c_int for the length given; `fd` is our socket.
         unsafe {
             libc::setsockopt(
                 fd,
@@ -42,8 +43,10 @@ fn main() {
                 size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
+        // SAFETY: `src` is a sockaddr_in of `len` bytes.
         let rc = unsafe { libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), len) };
         assert_eq!(rc, 0, "bind {source}: {}", std::io::Error::last_os_error());
+        // SAFETY: `dest` is a sockaddr_in of `len` bytes.
         let rc = unsafe { libc::connect(fd, (&dest as *const libc::sockaddr_in).cast(), len) };
         assert_eq!(rc, 0, "connect {i}: {}", std::io::Error::last_os_error());
         fds.push(fd);
@@ -55,6 +58,7 @@ fn main() {
     println!("connected {} in {:.2} s from {source}", fds.len(), start.elapsed().as_secs_f64());
     std::thread::sleep(Duration::from_secs(hold));
     for fd in fds {
+        // SAFETY: each fd is a socket this program opened and closes once.
         unsafe { libc::close(fd) };
     }
 }

@@ -3,7 +3,6 @@
 //! per-connection buffer. No buffer ring, no timers, no mailbox, no bookkeeping.
 //!
 //! `cargo run --release -p ringws-uring --example raw_echo -- PORT CPU`
-#![allow(clippy::undocumented_unsafe_blocks)]
 
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::os::fd::AsRawFd;
@@ -27,7 +26,7 @@ fn main() -> std::io::Result<()> {
     let mut bufs: Vec<Box<[u8; BUF]>> = Vec::new();
     let accept =
         opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd())).build().user_data(u64::MAX);
-    // SAFETY (example): the accept names only the listener, which outlives the ring.
+    // SAFETY: the accept names only the listener, which outlives the ring.
     unsafe { ring.submission().push(&accept).expect("sq") };
     loop {
         ring.submit_and_wait(1)?;
@@ -42,10 +41,11 @@ fn main() -> std::io::Result<()> {
                     let e = opcode::Recv::new(types::Fd(fd), bufs[slot].as_mut_ptr(), BUF as u32)
                         .build()
                         .user_data(((fd as u64) << 32) | (slot as u64) << 1);
-                    // SAFETY (example): the buffer is boxed and never freed while the ring runs.
+                    // SAFETY: the buffer is boxed and never freed while the ring runs.
                     unsafe { ring.submission().push(&e).expect("sq") };
                 }
                 if !cqueue::more(flags) {
+                    // SAFETY: as above, only the listener.
                     unsafe { ring.submission().push(&accept).expect("sq") };
                 }
                 continue;
@@ -54,6 +54,7 @@ fn main() -> std::io::Result<()> {
             let slot = ((ud & 0xffff_ffff) >> 1) as usize;
             let is_send = ud & 1 == 1;
             if res <= 0 {
+                // SAFETY: `fd` came from this accept and is closed once, its op finished.
                 unsafe { libc::close(fd) };
                 continue;
             }
@@ -66,6 +67,8 @@ fn main() -> std::io::Result<()> {
                     .build()
                     .user_data(ud | 1)
             };
+            // SAFETY: the op names the connection's boxed buffer, never freed while the ring
+            // runs, with one op in flight per connection.
             unsafe { ring.submission().push(&e).expect("sq") };
         }
     }

@@ -116,16 +116,16 @@ pub fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
     }
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
+            let from = (&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
             // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin: libc::sockaddr_in =
-                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let sin = unsafe { std::ptr::read(from) };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Ok(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
         }
         libc::AF_INET6 => {
+            let from = (&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
             // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6: libc::sockaddr_in6 =
-                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let sin6 = unsafe { std::ptr::read(from) };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
             Ok(SocketAddr::from((ip, u16::from_be(sin6.sin6_port))))
         }

@@ -1,6 +1,9 @@
 //! The driver on the real kernel: echo, accept/recv re-arm, ENOBUFS recovery, stale ids after
 //! slot reuse, cross-worker messages, shutdown.
 
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Event, Msg, config, shutdown_clean, start, start_with, wait_until};
@@ -8,6 +11,30 @@ use ringws_uring::Config;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+/// `clients` connections at once each send `bytes` bytes of their own pattern while reading the
+/// echo back; true if every one got exactly its bytes, in order.
+fn echo_in_parallel(addr: std::net::SocketAddr, clients: u8, bytes: u32) -> bool {
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                let data: Vec<u8> =
+                    (0..bytes).map(|i| (i as u8).wrapping_mul(7).wrapping_add(c)).collect();
+                let mut reader = s.try_clone().unwrap();
+                let expect = data.clone();
+                let r = std::thread::spawn(move || {
+                    let mut back = vec![0u8; expect.len()];
+                    reader.read_exact(&mut back).unwrap();
+                    back == expect
+                });
+                s.write_all(&data).unwrap();
+                r.join().unwrap()
+            })
+        })
+        .collect();
+    threads.into_iter().all(|t| t.join().unwrap())
+}
 
 #[test]
 fn echoes_bytes_and_rearms_recv() {
@@ -34,27 +61,7 @@ fn echoes_bytes_and_rearms_recv() {
 fn enobufs_loses_no_bytes() {
     // Four 64-byte buffers for 32 busy connections: the buffer ring runs dry.
     let (server, _rx) = start(Config { buf_count: 4, buf_size: 64, ..config(1) });
-    let addr = server.local_addr();
-    let clients: Vec<_> = (0..32u8)
-        .map(|c| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                let data: Vec<u8> = (0..50_000u32).map(|i| (i as u8).wrapping_add(c)).collect();
-                let mut reader = s.try_clone().unwrap();
-                let expect = data.clone();
-                let r = std::thread::spawn(move || {
-                    let mut back = vec![0u8; expect.len()];
-                    reader.read_exact(&mut back).unwrap();
-                    back == expect
-                });
-                s.write_all(&data).unwrap();
-                r.join().unwrap()
-            })
-        })
-        .collect();
-    for c in clients {
-        assert!(c.join().unwrap(), "every byte echoed in order");
-    }
+    assert!(echo_in_parallel(server.local_addr(), 32, 50_000), "every byte echoed in order");
     let enobufs: u64 = server
         .handle()
         .counters()
@@ -186,27 +193,6 @@ fn receive_bundles_deliver_every_byte_in_order() {
     // Small buffers: one bundle completion spans many of them.
     let (server, _rx) =
         start(Config { recv_bundle: true, buf_count: 64, buf_size: 256, ..config(1) });
-    let addr = server.local_addr();
-    let clients: Vec<_> = (0..8u8)
-        .map(|c| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                let data: Vec<u8> =
-                    (0..100_000u32).map(|i| (i as u8).wrapping_mul(7).wrapping_add(c)).collect();
-                let mut reader = s.try_clone().unwrap();
-                let expect = data.clone();
-                let r = std::thread::spawn(move || {
-                    let mut back = vec![0u8; expect.len()];
-                    reader.read_exact(&mut back).unwrap();
-                    back == expect
-                });
-                s.write_all(&data).unwrap();
-                r.join().unwrap()
-            })
-        })
-        .collect();
-    for c in clients {
-        assert!(c.join().unwrap(), "every byte echoed in order through bundles");
-    }
+    assert!(echo_in_parallel(server.local_addr(), 8, 100_000), "every byte echoed in order");
     shutdown_clean(server);
 }
