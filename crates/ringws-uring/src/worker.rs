@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::bufring::BufRing;
 use crate::chunk::Chunk;
 use crate::mailbox::{Mailbox, wake_entry};
-use crate::ring::{self, Features, RingConfig};
+use crate::ring::{self, RingConfig};
 use crate::slot::{ConnId, OpKind, UserData, next_generation};
 use crate::timer::TimerWheel;
 
@@ -242,7 +242,6 @@ struct RingCtx {
 pub(crate) struct Core<M> {
     id: u8,
     rings: Vec<RingCtx>,
-    features: Features,
     listener: OwnedFd,
     accept: AcceptState,
     accepting: bool,
@@ -447,14 +446,12 @@ impl<H: Handler> Worker<H> {
         let rings_needed = want.div_ceil(u64::from(cap)).clamp(1, 255) as usize;
         let mut rings = Vec::with_capacity(rings_needed);
         let mut bufs = Vec::with_capacity(rings_needed);
-        let mut features = Features::default();
         for r in 0..rings_needed {
             // Only the home ring is waited on, so only it may defer task work.
             let ring_config =
                 RingConfig { defer_taskrun: r == 0 && config.ring.defer_taskrun, ..config.ring };
             let (ring, f) = ring::build(&ring_config)?;
             if r == 0 {
-                features = f;
                 let missing = f.missing();
                 if !missing.is_empty() {
                     return Err(io::Error::new(
@@ -484,7 +481,6 @@ impl<H: Handler> Worker<H> {
         let core = Core {
             id: config.id,
             rings,
-            features,
             listener,
             accept: AcceptState::Idle,
             accepting: config.listen,
@@ -518,12 +514,6 @@ impl<H: Handler> Worker<H> {
         }
         // SAFETY: `dup` is a fresh descriptor returned by fcntl.
         Ok(unsafe { OwnedFd::from_raw_fd(dup) })
-    }
-
-    /// Features of the home ring.
-    #[allow(dead_code)]
-    pub(crate) fn features(&self) -> Features {
-        self.core.features
     }
 
     /// Runs until shutdown completes.
