@@ -7,7 +7,7 @@
 use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
 use ringws_proto::handshake::{DEFAULT_MAX_HEADER_BYTES, parse_request, write_accept};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 async fn upgrade(stream: &mut TcpStream) -> Option<()> {
     let mut buf = Vec::with_capacity(1024);
@@ -30,29 +30,18 @@ async fn upgrade(stream: &mut TcpStream) -> Option<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let port = std::env::args().nth(1).unwrap_or_else(|| "9702".into());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async move {
-        let listener = TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-        loop {
-            let (mut stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                if upgrade(&mut stream).await.is_none() {
-                    return;
-                }
-                let mut ws = WebSocket::after_handshake(stream, Role::Server);
-                ws.set_max_message_size(64 << 20);
-                let mut ws = FragmentCollector::new(ws);
-                while let Ok(frame) = ws.read_frame().await {
-                    let echo = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
-                    if frame.opcode == OpCode::Close
-                        || (echo && ws.write_frame(frame).await.is_err())
-                    {
-                        break;
-                    }
-                }
-            });
+    ringws_benches::serve_peer(9702, |mut stream| async move {
+        if upgrade(&mut stream).await.is_none() {
+            return;
+        }
+        let mut ws = WebSocket::after_handshake(stream, Role::Server);
+        ws.set_max_message_size(64 << 20);
+        let mut ws = FragmentCollector::new(ws);
+        while let Ok(frame) = ws.read_frame().await {
+            let echo = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
+            if frame.opcode == OpCode::Close || (echo && ws.write_frame(frame).await.is_err()) {
+                break;
+            }
         }
     })
 }

@@ -52,6 +52,11 @@ fn server() -> Server {
         .unwrap()
 }
 
+fn stop(server: Server) {
+    server.handle().shutdown();
+    server.join().unwrap();
+}
+
 fn load(args: &[&str]) -> serde_json::Value {
     let json =
         std::env::temp_dir().join(format!("ringws-load-{}-{}.json", std::process::id(), args[0]));
@@ -77,8 +82,7 @@ fn echo_reports_messages_and_latency() {
     assert!(r["count"].as_u64().unwrap() > 100, "{r}");
     assert!(r["latency_us"]["p50"].as_u64().unwrap() > 0);
     assert!(r["latency_us"]["p99_9"].as_u64().unwrap() >= r["latency_us"]["p50"].as_u64().unwrap());
-    s.handle().shutdown();
-    s.join().unwrap();
+    stop(s);
 }
 
 #[test]
@@ -102,8 +106,7 @@ fn fanout_delivers_every_publish_to_every_subscriber() {
     // About 20 publishes in the window, each to 200 subscribers; a multiple of 200 (all or
     // none of a publish falls in the window for each subscriber, give or take the edges).
     assert!(count >= 200 * 15, "deliveries {count}");
-    s.handle().shutdown();
-    s.join().unwrap();
+    stop(s);
 }
 
 #[test]
@@ -115,8 +118,7 @@ fn churn_and_idle_open_connections() {
     let idle = load(&["idle", &url, "--connections", "300"]);
     assert_eq!(idle["connections"], 300);
     assert_eq!(idle["errors"], 0);
-    s.handle().shutdown();
-    s.join().unwrap();
+    stop(s);
 }
 
 #[test]
@@ -142,8 +144,7 @@ fn slow_subscribers_are_reported_closed_with_1008() {
         notes.contains("3 closed by the server") && notes.contains("[1008, 1008, 1008]"),
         "{notes}"
     );
-    s.handle().shutdown();
-    s.join().unwrap();
+    stop(s);
 }
 
 #[test]

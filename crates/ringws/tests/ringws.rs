@@ -88,6 +88,12 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// `text` goes out on `ws` and comes back: the connection (and the server) still work.
+fn assert_echoes(ws: &mut Ws, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text(text));
+}
+
 fn stop(server: Server) {
     server.handle().shutdown();
     server.join().expect("workers exit");
@@ -240,9 +246,7 @@ fn oversize_declared_length_is_1009_without_allocating() {
     s.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
     // The server is still fine for everyone else.
-    let mut ws = connect(&server);
-    ws.send(tungstenite::Message::text("still here")).unwrap();
-    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("still here"));
+    assert_echoes(&mut connect(&server), "still here");
     stop(server);
 }
 
@@ -312,8 +316,7 @@ fn client_reset_mid_frame_leaves_others_untouched() {
         .find_map(|e| if let Seen::Close(_, code, _) = e { Some(code) } else { None })
         .unwrap();
     assert_eq!(code, 1006, "a peer that vanished is reported as 1006");
-    other.send(tungstenite::Message::text("unaffected")).unwrap();
-    assert_eq!(other.read().unwrap(), tungstenite::Message::text("unaffected"));
+    assert_echoes(&mut other, "unaffected");
     stop(server);
 }
 
