@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::pace::Schedule;
 use crate::stats::{Progress, Stats};
 use crate::target::Target;
 
@@ -61,9 +62,9 @@ pub(crate) struct Shared {
     /// Source addresses to spread connections over (one tops out near 12,000 to one server).
     pub(crate) sources: Vec<IpAddr>,
     pub(crate) per_source: u64,
-    /// Dials started per millisecond per thread: a connect storm overflows the server's listen
+    /// Dials started per second per thread: a connect storm overflows the server's listen
     /// backlog (somaxconn is 4096 here) and turns into SYN retries of seconds.
-    pub(crate) dials_per_ms: usize,
+    pub(crate) dials_per_s: f64,
     pub(crate) start: Instant,
     pub(crate) progress: Progress,
     pub(crate) results: Mutex<Vec<Stats>>,
@@ -93,10 +94,15 @@ impl Ctx<'_, '_> {
         self.dialed.get(&tag).copied()
     }
 
-    /// Opens a connection (paced: queued, then started at `dials_per_ms`); `tag` comes back in
+    /// Opens a connection (paced: queued, then started at `dials_per_s`); `tag` comes back in
     /// every callback for it. The source address is picked from the tag, `per_source` each.
     pub(crate) fn dial(&mut self, tag: u64) {
         self.dial_queue.push_back(tag);
+    }
+
+    /// Opens a connection now, for a scenario that paces its own dials (`churn`).
+    pub(crate) fn dial_now(&mut self, tag: u64) {
+        start_dial(self.io, self.shared, tag);
     }
 
     /// Sends one masked frame.
@@ -142,8 +148,18 @@ pub(crate) struct LoadWorker<S: Scenario> {
     mask_seed: u32,
     worker: usize,
     dial_queue: std::collections::VecDeque<u64>,
+    /// The dial pacer's schedule; restarted whenever the queue was empty.
+    dial_schedule: Schedule,
     /// Dial times of connections not open yet, by tag.
     dialed: HashMap<u64, u64>,
+}
+
+/// Starts a TCP connect for `tag` from the source address its tag picks.
+fn start_dial(io: &mut Io<'_, ()>, shared: &Shared, tag: u64) {
+    let sources = &shared.sources;
+    let source = sources.get(((tag / shared.per_source) as usize) % sources.len().max(1));
+    io.connect(shared.target.addr, source.copied(), tag);
+    Progress::bump(&shared.progress.dialed);
 }
 
 /// The timer key of the dial pacer (scenario keys are small numbers).
@@ -152,6 +168,7 @@ const DIAL_TICK: u64 = u64::MAX;
 impl<S: Scenario> LoadWorker<S> {
     pub(crate) fn new(scenario: S, shared: Arc<Shared>, worker: usize) -> Self {
         let mask_seed = 0x9e37_79b9 ^ worker as u32;
+        let dial_schedule = Schedule::new(0, shared.dials_per_s);
         Self {
             scenario,
             shared,
@@ -159,6 +176,7 @@ impl<S: Scenario> LoadWorker<S> {
             mask_seed,
             worker,
             dial_queue: Default::default(),
+            dial_schedule,
             dialed: HashMap::new(),
         }
     }
@@ -178,24 +196,26 @@ impl<S: Scenario> LoadWorker<S> {
         f(&mut self.scenario, &mut ctx)
     }
 
-    /// Starts up to `dials_per_ms` queued dials, and comes back in a millisecond if more wait.
+    /// Starts every queued dial that is due by the clock, and comes back when the next one is.
     fn pace_dials(&mut self, io: &mut Io<'_, ()>) {
         let shared = &self.shared;
-        for _ in 0..shared.dials_per_ms.max(1) {
+        let now = shared.start.elapsed().as_nanos() as u64;
+        while !self.dial_queue.is_empty() && self.dial_schedule.take_due(now).is_some() {
             let Some(tag) = self.dial_queue.pop_front() else { break };
-            let sources = &shared.sources;
-            let source = sources.get(((tag / shared.per_source) as usize) % sources.len().max(1));
-            io.connect(shared.target.addr, source.copied(), tag);
-            self.dialed.insert(tag, shared.start.elapsed().as_nanos() as u64);
+            start_dial(io, shared, tag);
+            self.dialed.insert(tag, now);
         }
         if !self.dial_queue.is_empty() {
-            io.set_timer(io.now() + std::time::Duration::from_millis(1), DIAL_TICK);
+            let at = shared.start + std::time::Duration::from_nanos(self.dial_schedule.next_due());
+            io.set_timer(at, DIAL_TICK);
         }
     }
 
-    /// After a scenario callback: start pacing if it queued the first dials.
+    /// After a scenario callback: start pacing if it queued the first dials (the time the
+    /// queue stood empty is not owed).
     fn after(&mut self, io: &mut Io<'_, ()>, was_empty: bool) {
         if was_empty && !self.dial_queue.is_empty() {
+            self.dial_schedule.restart(self.shared.start.elapsed().as_nanos() as u64);
             self.pace_dials(io);
         }
     }
@@ -211,8 +231,12 @@ impl<S: Scenario> Handler for LoadWorker<S> {
 
     fn on_connect(&mut self, io: &mut Io<'_, ()>, tag: u64, result: std::io::Result<ConnId>) {
         let conn = match result {
-            Ok(conn) => conn,
+            Ok(conn) => {
+                Progress::bump(&self.shared.progress.connected);
+                conn
+            }
             Err(_) => {
+                Progress::bump(&self.shared.progress.dial_failed);
                 self.shared.progress.error();
                 self.with_ctx(io, |s, ctx| s.on_gone(ctx, tag, false));
                 self.dialed.remove(&tag);

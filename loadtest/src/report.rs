@@ -4,7 +4,9 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
-use crate::stats::Stats;
+use crate::check::{MISS_TOLERANCE, Outcome};
+use crate::meta::RunMeta;
+use crate::stats::{RESOLUTION_NS, Stats};
 
 /// Everything a run produced.
 #[derive(Debug)]
@@ -15,12 +17,19 @@ pub(crate) struct Report {
     pub(crate) unit: &'static str,
     pub(crate) seconds: f64,
     pub(crate) stats: Stats,
+    /// The rate the run was asked for, in `unit` per second (none for closed-loop echo).
+    pub(crate) target_per_s: Option<f64>,
+    /// Connections the run asked for (0 where it opens them as it goes, as churn does).
+    pub(crate) requested_connections: u64,
     pub(crate) connections: u64,
     pub(crate) errors: u64,
     pub(crate) tool_cpu_percent: f64,
     pub(crate) tool_threads: usize,
     pub(crate) server: Option<ServerUse>,
     pub(crate) notes: Vec<String>,
+    /// The outcome of `--expect`, `--fail-if` and `--strict`.
+    pub(crate) checks: Vec<Outcome>,
+    pub(crate) meta: RunMeta,
 }
 
 /// The server's resource use over the measured window.
@@ -35,6 +44,21 @@ pub(crate) struct ServerUse {
 impl Report {
     pub(crate) fn rate(&self) -> f64 {
         if self.seconds > 0.0 { self.stats.count as f64 / self.seconds } else { 0.0 }
+    }
+
+    /// Achieved over target rate, where the scenario has a target.
+    pub(crate) fn achieved_ratio(&self) -> Option<f64> {
+        self.target_per_s.filter(|t| *t > 0.0).map(|t| self.rate() / t)
+    }
+
+    /// Whether the run fell short of its target rate by more than the tolerance.
+    pub(crate) fn missed_target(&self) -> bool {
+        self.achieved_ratio().is_some_and(|r| r < 1.0 - MISS_TOLERANCE)
+    }
+
+    /// The failed checks, if any.
+    pub(crate) fn failed_checks(&self) -> usize {
+        self.checks.iter().filter(|c| c.failed).count()
     }
 
     fn percentiles(h: &Histogram<u64>) -> Value {
@@ -54,14 +78,30 @@ impl Report {
         });
         let extra: serde_json::Map<String, Value> =
             self.stats.extra.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-        json!({
+        let checks: Vec<Value> = self
+            .checks
+            .iter()
+            .map(|c| json!({ "check": c.check, "failed": c.failed, "detail": c.detail }))
+            .collect();
+        let mut out = json!({
             "scenario": self.scenario, "target": self.target, "unit": self.unit,
             "seconds": self.seconds, "count": self.stats.count, "rate_per_s": self.rate(),
+            "target_rate_per_s": self.target_per_s, "achieved_ratio": self.achieved_ratio(),
+            "missed_target": self.missed_target(),
+            "warmup_count": self.stats.warmup, "tail_count": self.stats.tail,
             "latency_us": Self::percentiles(&self.stats.latency),
-            "timeline_per_s": self.stats.timeline, "connections": self.connections,
+            "latency_resolution_us": RESOLUTION_NS as f64 / 1000.0,
+            "schedule_lateness_us": Self::percentiles(&self.stats.lateness),
+            "timeline_per_s": self.stats.timeline,
+            "requested_connections": self.requested_connections, "connections": self.connections,
             "errors": self.errors, "tool_cpu_percent": self.tool_cpu_percent,
             "tool_threads": self.tool_threads, "server": server, "extra": extra, "notes": self.notes,
-        })
+            "checks": checks,
+        });
+        if let (Value::Object(map), Value::Object(meta)) = (&mut out, self.meta.to_json()) {
+            map.extend(meta);
+        }
+        out
     }
 
     pub(crate) fn table(&self) -> String {
@@ -76,6 +116,22 @@ impl Report {
             self.seconds,
             self.rate()
         );
+        if let (Some(target), Some(ratio)) = (self.target_per_s, self.achieved_ratio()) {
+            let verdict = if self.missed_target() { "  << MISSED THE TARGET" } else { "" };
+            let _ = writeln!(
+                out,
+                "  target rate      {target:.0}/s, achieved {:.0}/s = {:.1} %{verdict}",
+                self.rate(),
+                ratio * 100.0
+            );
+        }
+        if self.stats.warmup + self.stats.tail > 0 {
+            let _ = writeln!(
+                out,
+                "  not measured     {} in the warm-up, {} in the tail",
+                self.stats.warmup, self.stats.tail
+            );
+        }
         let h = &self.stats.latency;
         if !h.is_empty() {
             let _ = writeln!(
@@ -86,6 +142,18 @@ impl Report {
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),
                 h.max()
+            );
+        }
+        let late = &self.stats.lateness;
+        if !late.is_empty() {
+            // The sender's own delay behind its schedule is inside every latency above: it is
+            // the floor this tool puts under them.
+            let _ = writeln!(
+                out,
+                "  sender late (us) p50 {}  p99 {}  max {}  (the tool's floor, inside the latencies)",
+                late.value_at_quantile(0.5),
+                late.value_at_quantile(0.99),
+                late.max()
             );
         }
         for (k, v) in &self.stats.extra {
@@ -110,6 +178,9 @@ impl Report {
         );
         for n in &self.notes {
             let _ = writeln!(out, "  note: {n}");
+        }
+        for c in &self.checks {
+            let _ = writeln!(out, "  {c}");
         }
         out
     }

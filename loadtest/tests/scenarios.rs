@@ -57,19 +57,42 @@ fn stop(server: Server) {
     server.join().unwrap();
 }
 
-fn load(args: &[&str]) -> serde_json::Value {
-    let json =
-        std::env::temp_dir().join(format!("ringws-load-{}-{}.json", std::process::id(), args[0]));
-    let status = Command::new(env!("CARGO_BIN_EXE_ringws-load"))
+/// What one run of the tool left: its exit status, JSON report (if it wrote one) and stderr.
+struct Run {
+    code: Option<i32>,
+    json: serde_json::Value,
+    stderr: String,
+}
+
+fn run_tool(args: &[&str]) -> Run {
+    let json = std::env::temp_dir().join(format!(
+        "ringws-load-{}-{}-{:?}.json",
+        std::process::id(),
+        args[0],
+        std::thread::current().id()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_ringws-load"))
         .args(args)
-        .args(["--duration", "1", "--warmup", "0.2", "--quiet", "--json"])
+        .args(["--quiet", "--json"])
         .arg(&json)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "ringws-load {args:?} failed");
-    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&json).unwrap_or_default();
     let _ = std::fs::remove_file(json);
-    report
+    Run {
+        code: out.status.code(),
+        json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A short run that must succeed.
+fn load(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--duration", "1", "--warmup", "0.2"]);
+    let run = run_tool(&all);
+    assert_eq!(run.code, Some(0), "ringws-load {args:?} failed: {}", run.stderr);
+    run.json
 }
 
 #[test]
@@ -82,11 +105,13 @@ fn echo_reports_messages_and_latency() {
     assert!(r["count"].as_u64().unwrap() > 100, "{r}");
     assert!(r["latency_us"]["p50"].as_u64().unwrap() > 0);
     assert!(r["latency_us"]["p99_9"].as_u64().unwrap() >= r["latency_us"]["p50"].as_u64().unwrap());
+    assert!(r["warmup_count"].as_u64().unwrap() > 0, "the warm-up is counted apart: {r}");
+    assert_eq!(r["target_rate_per_s"], serde_json::Value::Null, "echo is a closed loop");
     stop(s);
 }
 
 #[test]
-fn fanout_delivers_every_publish_to_every_subscriber() {
+fn fanout_counts_every_delivery_of_the_windows_publishes() {
     let s = server();
     let url = format!("ws://{}/t", s.local_addr());
     let r = load(&[
@@ -102,23 +127,130 @@ fn fanout_delivers_every_publish_to_every_subscriber() {
         "m $TS",
     ]);
     assert_eq!(r["errors"], 0);
-    let count = r["count"].as_u64().unwrap();
-    // About 20 publishes in the window, each to 200 subscribers; a multiple of 200 (all or
-    // none of a publish falls in the window for each subscriber, give or take the edges).
-    assert!(count >= 200 * 15, "deliveries {count}");
+    // Counted by the publish's scheduled time, tail included: exactly the window's publishes
+    // times the subscribers, never a publish cut in half by the window's edge.
+    let published = r["extra"]["published"].as_f64().unwrap() as u64;
+    assert_eq!(published, 20, "20/s for 1 s: {r}");
+    assert_eq!(r["count"].as_u64().unwrap(), published * 200, "{r}");
+    assert!(r["extra"]["published_warmup"].as_f64().unwrap() >= 3.0, "{r}");
+    let ratio = r["achieved_ratio"].as_f64().unwrap();
+    assert!((ratio - 1.0).abs() <= 0.02, "achieved {ratio} of the target: {r}");
+    // The tool's own lateness is the floor under the latencies: well under a millisecond.
+    let late = r["schedule_lateness_us"]["p50"].as_u64().unwrap();
+    assert!(late < 1_000, "the publisher ran {late} us behind its schedule: {r}");
     stop(s);
 }
 
 #[test]
-fn churn_and_idle_open_connections() {
+fn churn_meets_its_target_rate_at_several_rates() {
+    // The old pacer credited a fixed amount per timer callback, which came every 2 ms instead
+    // of 1: 100/s gave 48, 500/s gave 250, 2000/s gave 984.
     let s = server();
     let url = format!("ws://{}/echo", s.local_addr());
-    let churn = load(&["churn", &url, "--rate", "500"]);
-    assert!(churn["count"].as_u64().unwrap() > 200, "{churn}");
-    let idle = load(&["idle", &url, "--connections", "300"]);
+    for rate in ["100", "500", "2000"] {
+        let r = load(&["churn", &url, "--rate", rate]);
+        let ratio = r["achieved_ratio"].as_f64().unwrap();
+        assert!((ratio - 1.0).abs() <= 0.02, "--rate {rate}: achieved {ratio} of it: {r}");
+        assert_eq!(r["missed_target"], false);
+    }
+    stop(s);
+}
+
+#[test]
+fn idle_opens_every_connection_at_the_connect_rate() {
+    let s = server();
+    let url = format!("ws://{}/echo", s.local_addr());
+    let idle = load(&["idle", &url, "--connections", "300", "--connect-rate", "1000"]);
     assert_eq!(idle["connections"], 300);
     assert_eq!(idle["errors"], 0);
+    // 300 dials paced at 1,000/s take 0.3 s (the old pacer started at least 1 per ms per
+    // thread whatever the rate, and rounded 1,500/s down to 1,000/s).
+    let span = idle["extra"]["connect_seconds_max"].as_f64().unwrap();
+    assert!((0.29..0.5).contains(&span), "connect phase took {span} s");
     stop(s);
+}
+
+/// A TCP listener that never answers an upgrade: every handshake hangs.
+fn mute_server() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+#[test]
+fn strict_fails_a_run_that_misses_its_target() {
+    let mute = mute_server();
+    let url = format!("ws://{}/echo", mute.local_addr().unwrap());
+    let args = ["churn", &url, "--rate", "200", "--duration", "1", "--warmup", "0"];
+    let lenient = run_tool(&args);
+    assert_eq!(lenient.code, Some(0), "{}", lenient.stderr);
+    assert_eq!(lenient.json["missed_target"], true);
+    assert!(lenient.stderr.contains("MISSED THE TARGET RATE"), "said loudly: {}", lenient.stderr);
+    let strict = run_tool(&[&args[..], &["--strict"]].concat());
+    assert_eq!(strict.code, Some(2), "{}", strict.stderr);
+    let checks = strict.json["checks"].to_string();
+    assert!(checks.contains("strict: rate within 5 %"), "{checks}");
+}
+
+#[test]
+fn expect_and_fail_if_decide_the_exit_status() {
+    let s = server();
+    let url = format!("ws://{}/echo", s.local_addr());
+    let base = ["echo", &url, "--connections", "5", "--duration", "0.5", "--warmup", "0"];
+    let pass = run_tool(&[&base[..], &["--expect", "p99<60s,errors<1,per_s>1"]].concat());
+    assert_eq!(pass.code, Some(0), "{}", pass.stderr);
+    assert_eq!(pass.json["checks"].as_array().unwrap().len(), 3);
+    let fail = run_tool(&[&base[..], &["--expect", "p50<1us"]].concat());
+    assert_eq!(fail.code, Some(2), "{}", fail.stderr);
+    let fail_if = run_tool(&[&base[..], &["--fail-if", "errors<1"]].concat());
+    assert_eq!(fail_if.code, Some(2), "{}", fail_if.stderr);
+    // A rate check on a closed loop cannot be evaluated: it fails, saying why.
+    let no_target = run_tool(&[&base[..], &["--expect", "rate>=0.98"]].concat());
+    assert_eq!(no_target.code, Some(2));
+    assert!(no_target.json["checks"].to_string().contains("no target rate"));
+    // A malformed condition is refused before any load is made.
+    let bad = run_tool(&[&base[..], &["--expect", "p99<5"]].concat());
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("is not a time"), "{}", bad.stderr);
+    stop(s);
+}
+
+#[test]
+fn reports_say_what_made_them() {
+    let s = server();
+    let url = format!("ws://{}/echo", s.local_addr());
+    let r = load(&["echo", &url, "--connections", "2"]);
+    assert_eq!(r["schema_version"], 2);
+    assert_eq!(r["tool"]["name"], "ringws-load");
+    assert!(r["tool"]["git_commit"].as_str().unwrap().len() >= 7, "{r}");
+    assert!(r["command_line"].to_string().contains("--connections"), "{r}");
+    assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(r["machine"]["kernel"].as_str().unwrap().contains('.'));
+    assert!(r["started_at"].as_str().unwrap().ends_with('Z'));
+    stop(s);
+}
+
+#[test]
+fn a_stalled_connect_phase_says_what_it_waits_for() {
+    let mute = mute_server();
+    let url = format!("ws://{}/echo", mute.local_addr().unwrap());
+    let r = run_tool(&[
+        "idle",
+        &url,
+        "--connections",
+        "5",
+        "--connect-timeout",
+        "2.5",
+        "--duration",
+        "0.1",
+        "--warmup",
+        "0",
+    ]);
+    assert!(
+        r.stderr.contains("5 upgrades sent with no answer")
+            && r.stderr.contains("does not answer the upgrade"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.json["notes"].to_string().contains("only 0 of 5 connections opened"));
 }
 
 #[test]

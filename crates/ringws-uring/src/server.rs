@@ -35,7 +35,8 @@ pub struct Config {
     pub buf_count: u16,
     /// Ring sizes and flags.
     pub ring: RingConfig,
-    /// Timer wheel resolution. Default 50 ms: deadlines here are seconds long.
+    /// Timer wheel resolution (at least 10 us). Default 50 ms: a server's deadlines are seconds
+    /// long; a load generator's schedule wants 50 us.
     pub timer_tick: Duration,
     /// listen(2) backlog. Default 1024 (the kernel caps it at net.core.somaxconn).
     pub backlog: i32,
@@ -144,13 +145,20 @@ impl<M: Send + 'static> Server<M> {
         F: Fn(WorkerInfo) -> H + Send + Sync + 'static,
     {
         let workers = config.workers.clamp(1, 255);
-        // The first listener fixes the port (the address may say port 0); the others join it.
-        let first = sys::reuseport_listener(config.addr, config.backlog)?;
-        let addr = sys::local_addr(&first)?;
-        let mut listeners = vec![first];
-        for _ in 1..workers {
-            listeners.push(sys::reuseport_listener(addr, config.backlog)?);
-        }
+        let (addr, listeners) = if config.listen {
+            // The first listener fixes the port (the address may say port 0); the others join it.
+            let first = sys::reuseport_listener(config.addr, config.backlog)?;
+            let addr = sys::local_addr(&first)?;
+            let mut listeners = vec![Some(first)];
+            for _ in 1..workers {
+                listeners.push(Some(sys::reuseport_listener(addr, config.backlog)?));
+            }
+            (addr, listeners)
+        } else {
+            // A driver that only dials binds nothing: a listener here would take a share of the
+            // connections meant for a server on the same address.
+            (config.addr, (0..workers).map(|_| None).collect())
+        };
         let boxes: Mailboxes<M> = (0..workers).map(|_| Arc::new(Mailbox::new())).collect();
         let counters: Arc<[Arc<Counters>]> =
             (0..workers).map(|_| Arc::new(Counters::default())).collect();
@@ -167,7 +175,6 @@ impl<M: Send + 'static> Server<M> {
                 ring: config.ring,
                 timer_tick: config.timer_tick,
                 accept_margin: config.backlog.max(16) as u32,
-                listen: config.listen,
                 recv_bundle: config.recv_bundle,
             };
             let cpu = config.pin.then(|| cpus.get(id % cpus.len().max(1)).copied()).flatten();

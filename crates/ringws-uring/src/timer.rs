@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// their slot for more rotations.
 const SLOTS: usize = 1024;
 
+/// The finest tick: a load generator's publish schedule wants well under a millisecond.
+pub(crate) const MIN_TICK: Duration = Duration::from_micros(10);
+
 /// A timer wheel with a fixed tick.
 #[derive(Debug)]
 pub struct TimerWheel {
@@ -31,7 +34,8 @@ impl TimerWheel {
 
     /// A wheel with an explicit start time (for tests).
     pub fn starting_at(start: Instant, tick: Duration) -> Self {
-        let tick = tick.max(Duration::from_millis(1));
+        // Finer than this and the wheel's own waits would cost more than they resolve.
+        let tick = tick.max(MIN_TICK);
         Self { start, tick, next_tick: 0, slots: vec![Vec::new(); SLOTS], len: 0 }
     }
 
@@ -50,9 +54,10 @@ impl TimerWheel {
         (since.as_nanos() / self.tick.as_nanos()) as u64
     }
 
-    /// Schedules `key` to fire at or after `at` (rounded up to the next tick).
+    /// Schedules `key` to fire at or after `at`: at the first tick boundary not before it.
     pub fn insert(&mut self, at: Instant, key: u64) {
-        let tick = (self.tick_of(at) + 1).max(self.next_tick);
+        let since = at.saturating_duration_since(self.start).as_nanos();
+        let tick = (since.div_ceil(self.tick.as_nanos()) as u64).max(self.next_tick);
         self.slots[(tick as usize) % SLOTS].push((tick, key));
         self.len += 1;
     }
@@ -138,6 +143,37 @@ mod tests {
         wheel.advance(t0 + ms(100_000), |_| fired += 1);
         assert_eq!(fired, 5000);
         assert!(wheel.is_empty());
+    }
+
+    #[test]
+    fn a_deadline_fires_within_one_tick_of_its_time() {
+        // A deadline on a tick boundary fires at that tick, not one later: a 1 ms periodic
+        // timer on a 1 ms wheel must not run every 2 ms.
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let mut wheel = TimerWheel::starting_at(t0, us(1000));
+        wheel.insert(t0 + us(1000), 1);
+        wheel.insert(t0 + us(1001), 2);
+        let mut fired = Vec::new();
+        wheel.advance(t0 + us(1000), |k| fired.push(k));
+        assert_eq!(fired, vec![1]);
+        wheel.advance(t0 + us(1999), |k| fired.push(k));
+        assert_eq!(fired, vec![1], "never before its deadline");
+        wheel.advance(t0 + us(2000), |k| fired.push(k));
+        assert_eq!(fired, vec![1, 2]);
+    }
+
+    #[test]
+    fn sub_millisecond_ticks_resolve_sub_millisecond_deadlines() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let mut wheel = TimerWheel::starting_at(t0, us(50));
+        wheel.insert(t0 + us(120), 1);
+        let mut fired = Vec::new();
+        wheel.advance(t0 + us(149), |k| fired.push(k));
+        assert!(fired.is_empty());
+        wheel.advance(t0 + us(150), |k| fired.push(k));
+        assert_eq!(fired, vec![1]);
     }
 
     #[test]

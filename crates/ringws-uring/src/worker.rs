@@ -110,7 +110,6 @@ pub(crate) struct WorkerConfig {
     pub(crate) ring: RingConfig,
     pub(crate) timer_tick: Duration,
     pub(crate) accept_margin: u32,
-    pub(crate) listen: bool,
     pub(crate) recv_bundle: bool,
 }
 
@@ -242,7 +241,9 @@ struct RingCtx {
 pub(crate) struct Core<M> {
     id: u8,
     rings: Vec<RingCtx>,
-    listener: OwnedFd,
+    /// `None` for a driver that only dials (the load tester): it must not take a share of some
+    /// server's connections on a port it never meant to serve.
+    listener: Option<OwnedFd>,
     accept: AcceptState,
     accepting: bool,
     timers: TimerWheel,
@@ -432,7 +433,7 @@ pub(crate) struct Worker<H: Handler> {
 impl<H: Handler> Worker<H> {
     pub(crate) fn new(
         config: &WorkerConfig,
-        listener: OwnedFd,
+        listener: Option<OwnedFd>,
         boxes: Mailboxes<H::Message>,
         counters: Arc<Counters>,
         handler: H,
@@ -481,9 +482,9 @@ impl<H: Handler> Worker<H> {
         let core = Core {
             id: config.id,
             rings,
+            accepting: listener.is_some(),
             listener,
             accept: AcceptState::Idle,
-            accepting: config.listen,
             timers: TimerWheel::new(config.timer_tick),
             fired: Vec::new(),
             boxes,
@@ -1150,12 +1151,13 @@ impl<M: Send + 'static> Core<M> {
         if self.accept != AcceptState::Idle || !self.accepting {
             return;
         }
+        let Some(listener) = self.listener.as_ref().map(|l| l.as_raw_fd()) else { return };
         let Some(r) = self.rings.iter().position(|c| !ctx_full(c)) else {
             return;
         };
         let r = r as u8;
         self.accept = AcceptState::Armed(r);
-        let entry = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
+        let entry = opcode::AcceptMulti::new(Fd(listener))
             .allocate_file_index(true)
             .build()
             .user_data(UserData::new(OpKind::Accept, r, 0, 0).to_u64());
@@ -1255,7 +1257,7 @@ impl<M: Send + 'static> Core<M> {
         let home = &self.rings[0].ring;
         let result = match self.timers.next_wait(Instant::now()).filter(|_| want > 0) {
             Some(wait) => {
-                let ts = Timespec::from(wait.max(Duration::from_micros(100)));
+                let ts = Timespec::from(wait.max(crate::timer::MIN_TICK));
                 let args = SubmitArgs::new().timespec(&ts);
                 home.submitter().submit_with_args(want, &args)
             }

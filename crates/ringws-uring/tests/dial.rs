@@ -82,3 +82,18 @@ fn a_refused_dial_is_reported() {
     let reports = client.join().unwrap();
     assert_eq!((reports[0].live, reports[0].ops_in_flight), (0, 0), "the failed socket was closed");
 }
+
+#[test]
+fn a_driver_that_only_dials_binds_no_listener() {
+    // Another program holds the configured address (without SO_REUSEPORT). A listener of ours
+    // would fail to bind, or worse, share the port and take part of that program's connections.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (tx, _rx) = mpsc::channel();
+    let config = Config { listen: false, addr, ..config(1) };
+    let client =
+        Server::start(config, move |_| Dialer { target: addr, count: 0, report: tx.clone() })
+            .expect("a dialing driver starts beside a server on its configured address");
+    client.handle().shutdown();
+    client.join().unwrap();
+}

@@ -34,8 +34,7 @@ impl Echo {
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId) {
-        let stamp = format!("{:016x}", ctx.now_ns());
-        self.payload[..16].copy_from_slice(stamp.as_bytes());
+        write_hex_stamp(&mut self.payload, ctx.now_ns());
         let opcode = if self.binary { OpCode::Binary } else { OpCode::Text };
         ctx.send(conn, opcode, &self.payload);
     }
@@ -56,12 +55,9 @@ impl Scenario for Echo {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, _tag: u64, payload: &[u8]) {
         let now = ctx.now_ns();
-        let sent = payload
-            .get(..16)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .and_then(|s| u64::from_str_radix(s, 16).ok());
-        if let (Some(second), Some(sent)) = (self.window.second(now), sent) {
-            self.stats.record(second, Some(now.saturating_sub(sent)));
+        // Closed loop: a reply counts in the phase it arrives in.
+        let latency = read_hex_stamp(payload).map(|sent| now.saturating_sub(sent));
+        if self.stats.record(self.window.phase(now), latency) {
             ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
         }
         self.send(ctx, conn);
@@ -69,5 +65,40 @@ impl Scenario for Echo {
 
     fn finish(&mut self) -> Stats {
         std::mem::replace(&mut self.stats, Stats::new())
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `ns` as 16 lower-case hex digits at the front of `payload` (ASCII, so a text frame
+/// stays valid UTF-8), without formatting machinery on the per-message path.
+fn write_hex_stamp(payload: &mut [u8], ns: u64) {
+    for (i, b) in payload[..16].iter_mut().enumerate() {
+        *b = HEX[((ns >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+/// The stamp `write_hex_stamp` wrote, if the echo carries one.
+fn read_hex_stamp(payload: &[u8]) -> Option<u64> {
+    payload.get(..16)?.iter().try_fold(0u64, |acc, &b| {
+        let digit = (b as char).to_digit(16)?;
+        Some(acc << 4 | u64::from(digit))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_garbage_is_refused() {
+        let mut p = [b'x'; 20];
+        for ns in [0, 1, 0xdead_beef, u64::MAX] {
+            write_hex_stamp(&mut p, ns);
+            assert_eq!(read_hex_stamp(&p), Some(ns));
+            assert_eq!(&p[..16], format!("{ns:016x}").as_bytes());
+        }
+        assert_eq!(read_hex_stamp(b"not a stamp at all"), None);
+        assert_eq!(read_hex_stamp(b"short"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! `fanout`: S subscribers (each sends a subscribe message, if the server needs one) and P
 //! publishers at a fixed total rate; deliveries/s and publish-to-receive latency. The publish
-//! message is a template whose `$TS` becomes a 20-digit send time, found again in whatever the
-//! server delivers.
+//! message is a template whose `$TS` becomes the 20-digit scheduled send time, found again in
+//! whatever the server delivers. A delivery counts in the phase of its publish: the measured
+//! figure is "deliveries of the publishes scheduled in the window", tail included.
 
 use ringws_proto::OpCode;
 use ringws_uring::ConnId;
@@ -9,6 +10,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::publisher::Publishers;
 use super::{Window, find_timestamp};
 use crate::client::{Ctx, Scenario};
 use crate::stats::Stats;
@@ -19,14 +21,10 @@ const TICK: u64 = 1;
 pub(crate) struct Fanout {
     subscribers: Range<u64>,
     publishers: Range<u64>,
-    /// Nanoseconds between two publishes of one publisher.
-    interval_ns: u64,
     subscribe: Option<String>,
-    template: String,
+    publishing: Publishers,
     window: Arc<Window>,
-    open_publishers: Vec<(ConnId, u64)>,
     stats: Stats,
-    published: u64,
 }
 
 impl Fanout {
@@ -38,18 +36,9 @@ impl Fanout {
         template: String,
         window: Arc<Window>,
     ) -> Self {
-        let interval_ns = (1e9 / rate_per_publisher.max(0.001)) as u64;
-        Self {
-            subscribers,
-            publishers,
-            interval_ns,
-            subscribe,
-            template,
-            window,
-            open_publishers: Vec::new(),
-            stats: Stats::new(),
-            published: 0,
-        }
+        let publishing =
+            Publishers::new(&template, String::new(), rate_per_publisher, window.clone());
+        Self { subscribers, publishers, subscribe, publishing, window, stats: Stats::new() }
     }
 }
 
@@ -64,46 +53,32 @@ impl Scenario for Fanout {
 
     fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64) {
         if self.publishers.contains(&tag) {
-            self.open_publishers.push((conn, 0));
+            self.publishing.add(conn);
         } else if let Some(sub) = &self.subscribe {
-            let sub = sub.clone();
             ctx.send(conn, OpCode::Text, sub.as_bytes());
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, _conn: ConnId, _tag: u64, payload: &[u8]) {
-        let now = ctx.now_ns();
-        let (Some(second), Some(sent)) = (self.window.second(now), find_timestamp(payload)) else {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, _conn: ConnId, tag: u64, payload: &[u8]) {
+        // A broadcast server may send publishers their own messages: not deliveries.
+        if !self.subscribers.contains(&tag) {
             return;
-        };
-        self.stats.record(second, Some(now.saturating_sub(sent)));
-        ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(sent) = find_timestamp(payload) else { return };
+        let now = ctx.now_ns();
+        if self.stats.record(self.window.phase(sent), Some(now.saturating_sub(sent))) {
+            ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, _key: u64) {
-        let now = ctx.now_ns();
-        if self.window.begun() {
-            for i in 0..self.open_publishers.len() {
-                let (conn, mut due) = self.open_publishers[i];
-                if due == 0 {
-                    // Spread publishers over the interval instead of firing them together.
-                    due = now + self.interval_ns * i as u64 / self.open_publishers.len() as u64;
-                }
-                while due <= now {
-                    let message = self.template.replace("$TS", &format!("{due:020}"));
-                    ctx.send(conn, OpCode::Text, message.as_bytes());
-                    self.published += 1;
-                    due += self.interval_ns;
-                }
-                self.open_publishers[i].1 = due;
-            }
-        }
-        ctx.timer(now + 1_000_000, TICK);
+        let next = self.publishing.tick(ctx, &mut self.stats);
+        ctx.timer(next, TICK);
     }
 
     fn finish(&mut self) -> Stats {
         let mut stats = std::mem::replace(&mut self.stats, Stats::new());
-        stats.add_extra("published", self.published as f64);
+        self.publishing.report(&mut stats);
         stats
     }
 }

@@ -4,9 +4,22 @@ pub(crate) mod churn;
 pub(crate) mod echo;
 pub(crate) mod fanout;
 pub(crate) mod idle;
+pub(crate) mod publisher;
 pub(crate) mod slow;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where an event falls on the run clock, for counting: only the measured window is reported as
+/// the figure; warm-up and tail are reported apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Before the measured window (the connect phase and the warm-up).
+    Warmup,
+    /// In the measured window, at this second of it.
+    Measured(usize),
+    /// After the window: in-window work draining, or load that keeps the tail honest.
+    Tail,
+}
 
 /// The measured window on the run clock (nanoseconds), set by the main thread once every
 /// connection is open; zero until then.
@@ -27,11 +40,17 @@ impl Window {
         self.from.load(Ordering::Acquire) != 0
     }
 
-    /// The second of the window `now` falls in, if it does.
-    pub(crate) fn second(&self, now: u64) -> Option<usize> {
+    /// The phase a time on the run clock falls in.
+    pub(crate) fn phase(&self, at: u64) -> Phase {
         let from = self.from.load(Ordering::Acquire);
         let until = self.until.load(Ordering::Relaxed);
-        (from != 0 && now >= from && now < until).then(|| ((now - from) / 1_000_000_000) as usize)
+        if from == 0 || at < from {
+            Phase::Warmup
+        } else if at < until {
+            Phase::Measured(((at - from) / 1_000_000_000) as usize)
+        } else {
+            Phase::Tail
+        }
     }
 }
 
@@ -62,6 +81,17 @@ pub(crate) fn find_timestamp(text: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_fall_in_warmup_window_or_tail() {
+        let w = Window::default();
+        assert_eq!(w.phase(5), Phase::Warmup, "before the window is set");
+        w.set(1_000_000_000, 3_000_000_000);
+        assert_eq!(w.phase(999_999_999), Phase::Warmup);
+        assert_eq!(w.phase(1_000_000_000), Phase::Measured(0));
+        assert_eq!(w.phase(2_999_999_999), Phase::Measured(1));
+        assert_eq!(w.phase(3_000_000_000), Phase::Tail);
+    }
 
     #[test]
     fn shares_cover_every_tag_once() {

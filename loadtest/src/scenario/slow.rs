@@ -8,22 +8,20 @@ use ringws_uring::ConnId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::publisher::Publishers;
 use super::{Window, find_timestamp};
 use crate::client::{Ctx, Scenario};
 use crate::stats::Stats;
 
 const TICK: u64 = 1;
+/// The healthy subscriber's tag; the publisher is tag 1.
+const HEALTHY: u64 = 0;
 
-/// Tag 0 is the healthy subscriber, tag 1 the publisher.
 pub(crate) struct Slow {
     subscribe: Option<String>,
-    template: String,
-    payload_pad: String,
-    interval_ns: u64,
-    publisher: Option<(ConnId, u64)>,
+    publishing: Publishers,
     window: Arc<Window>,
     stats: Stats,
-    published: u64,
 }
 
 impl Slow {
@@ -34,63 +32,43 @@ impl Slow {
         rate: f64,
         window: Arc<Window>,
     ) -> Self {
-        let payload_pad = "p".repeat(size.saturating_sub(20));
-        Self {
-            subscribe,
-            template,
-            payload_pad,
-            interval_ns: (1e9 / rate.max(0.001)) as u64,
-            publisher: None,
-            window,
-            stats: Stats::new(),
-            published: 0,
-        }
+        let pad = "p".repeat(size.saturating_sub(20));
+        let publishing = Publishers::new(&template, pad, rate, window.clone());
+        Self { subscribe, publishing, window, stats: Stats::new() }
     }
 }
 
 impl Scenario for Slow {
     fn start(&mut self, ctx: &mut Ctx<'_, '_>) {
-        ctx.dial(0);
+        ctx.dial(HEALTHY);
         ctx.dial(1);
         ctx.timer(ctx.now_ns() + 1_000_000, TICK);
     }
 
     fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, tag: u64) {
-        if tag == 1 {
-            self.publisher = Some((conn, 0));
+        if tag != HEALTHY {
+            self.publishing.add(conn);
         } else if let Some(sub) = self.subscribe.clone() {
             ctx.send(conn, OpCode::Text, sub.as_bytes());
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, _conn: ConnId, _tag: u64, payload: &[u8]) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, _conn: ConnId, tag: u64, payload: &[u8]) {
+        let (HEALTHY, Some(sent)) = (tag, find_timestamp(payload)) else { return };
         let now = ctx.now_ns();
-        if let (Some(second), Some(sent)) = (self.window.second(now), find_timestamp(payload)) {
-            self.stats.record(second, Some(now.saturating_sub(sent)));
+        if self.stats.record(self.window.phase(sent), Some(now.saturating_sub(sent))) {
             ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, _key: u64) {
-        let now = ctx.now_ns();
-        if let (true, Some((conn, due))) = (self.window.begun(), self.publisher.as_mut()) {
-            if *due == 0 {
-                *due = now;
-            }
-            while *due <= now {
-                let stamp = format!("{:020}{}", *due, self.payload_pad);
-                let message = self.template.replace("$TS", &stamp);
-                ctx.send(*conn, OpCode::Text, message.as_bytes());
-                self.published += 1;
-                *due += self.interval_ns;
-            }
-        }
-        ctx.timer(now + 1_000_000, TICK);
+        let next = self.publishing.tick(ctx, &mut self.stats);
+        ctx.timer(next, TICK);
     }
 
     fn finish(&mut self) -> Stats {
         let mut stats = std::mem::replace(&mut self.stats, Stats::new());
-        stats.add_extra("published", self.published as f64);
+        self.publishing.report(&mut stats);
         stats
     }
 }

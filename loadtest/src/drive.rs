@@ -1,0 +1,285 @@
+//! A driven run: start the load-generator threads, open the connections (saying why when that
+//! stalls), warm up, measure the window, let in-window work drain (the tail), stop, and build the
+//! report.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::{LoadWorker, Scenario, Shared, sources};
+use crate::report::{Report, ServerUse};
+use crate::scenario::Window;
+use crate::stats::{Progress, Stats};
+use crate::target::Target;
+use crate::{Common, procfs};
+
+/// What a scenario asks of the run.
+pub(crate) struct Plan {
+    pub(crate) name: &'static str,
+    /// The unit of the figure: "messages", "deliveries", "handshakes", "connections".
+    pub(crate) unit: &'static str,
+    /// Connections to open before measuring (0: the scenario opens them as it goes).
+    pub(crate) connections: u64,
+    /// The rate the scenario schedules, in `unit` per second; `None` for a closed loop.
+    pub(crate) target_per_s: Option<f64>,
+    /// Open loop: events of the window may complete after it, so wait for them (the tail).
+    pub(crate) tail: bool,
+}
+
+/// Silence in the connect phase after which the tool says what it is waiting for.
+const STALL_AFTER: Duration = Duration::from_secs(2);
+/// The tail ends when no in-window event arrived for this long, or at `TAIL_MAX`.
+const TAIL_QUIET: Duration = Duration::from_millis(250);
+const TAIL_MAX: Duration = Duration::from_secs(5);
+
+/// Runs `plan` with one scenario per load-generator thread, made by `make`.
+pub(crate) fn drive<S, F>(
+    common: &Common,
+    plan: Plan,
+    window: Arc<Window>,
+    make: F,
+) -> Result<Report, String>
+where
+    S: Scenario,
+    F: Fn(usize) -> S + Send + Sync + 'static,
+{
+    let meta = crate::meta::RunMeta::now();
+    let target = Target::parse(&common.url)?;
+    let rss_at_start = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
+    if !common.cpus.is_empty() {
+        ringws_uring::sys::pin_to_cpus(&common.cpus)
+            .map_err(|e| format!("pinning to {:?}: {e}", common.cpus))?;
+    }
+    let threads = common.threads.max(1);
+    let needed_sources = plan.connections.div_ceil(common.per_source.max(1)).max(1) as usize;
+    let shared = Arc::new(Shared {
+        target: target.clone(),
+        sources: sources([127, 0, 0, 10], needed_sources),
+        per_source: common.per_source.max(1),
+        dials_per_s: common.connect_rate as f64 / threads as f64,
+        start: Instant::now(),
+        progress: Progress::default(),
+        results: Mutex::new(Vec::new()),
+    });
+    let config = ringws_uring::Config {
+        workers: threads,
+        listen: false,
+        pin: !common.cpus.is_empty(),
+        max_connections: plan.connections as usize + 4096,
+        // Fine enough that a publish or dial goes out within tens of microseconds of its
+        // scheduled time: the tool's own lateness is the floor under every latency it reports.
+        timer_tick: Duration::from_micros(50),
+        // Many small buffers: subscribers receive small messages all at once, and a receive
+        // finding the buffer ring empty has to be re-armed.
+        buf_size: 16 * 1024,
+        buf_count: 4096,
+        ring: ringws_uring::RingConfig { cq_entries: 65536, ..ringws_uring::RingConfig::default() },
+        ..ringws_uring::Config::default()
+    };
+    let for_workers = shared.clone();
+    let make = Arc::new(make);
+    let driver = ringws_uring::Server::start(config, move |info| {
+        LoadWorker::new(make(info.id), for_workers.clone(), info.id)
+    })
+    .map_err(|e| format!("starting the load generator: {e}"))?;
+    let handle = driver.handle();
+
+    let mut notes = Vec::new();
+    let opened = connect_phase(common, &shared.progress, plan.connections, &target, &mut notes);
+    // Subscriptions travel after the handshake: give them a moment before the clock starts.
+    std::thread::sleep(Duration::from_millis(if plan.name == "fanout" { 1000 } else { 100 }));
+
+    let warmup = Duration::from_secs_f64(common.warmup.max(0.0));
+    let duration = Duration::from_secs_f64(common.duration.max(0.1));
+    let begin = shared.start.elapsed() + warmup;
+    window.set(begin.as_nanos() as u64, (begin + duration).as_nanos() as u64);
+    std::thread::sleep(warmup);
+    let me = std::process::id();
+    let tool_mark = procfs::CpuMark::take(me);
+    let server_mark = common.server_pid.and_then(procfs::CpuMark::take);
+    let rss_before = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
+    let progress = &shared.progress;
+    let bar = progress_bar(common, (duration.as_secs_f64() * 10.0) as u64, plan.unit);
+    let measure_start = Instant::now();
+    while measure_start.elapsed() < duration {
+        std::thread::sleep(Duration::from_millis(100));
+        bar.set_position((measure_start.elapsed().as_secs_f64() * 10.0) as u64);
+        bar.set_message(format!("{} {}", progress.messages.load(Ordering::Relaxed), plan.unit));
+    }
+    bar.finish_and_clear();
+    let tool = tool_mark.and_then(|m| m.since(me));
+    let server = server_mark.zip(common.server_pid).and_then(|(m, pid)| m.since(pid));
+    let rss_after = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
+    if plan.tail {
+        wait_for_tail(progress);
+    }
+
+    handle.shutdown();
+    driver.join().map_err(|e| format!("load generator: {e}"))?;
+    let stats = shared
+        .results
+        .lock()
+        .map_err(|_| "a load thread panicked")?
+        .drain(..)
+        .fold(Stats::new(), Stats::merge);
+    let mut report = Report {
+        scenario: plan.name,
+        target: common.url.clone(),
+        unit: plan.unit,
+        seconds: duration.as_secs_f64(),
+        target_per_s: plan.target_per_s,
+        requested_connections: plan.connections,
+        connections: if plan.name == "churn" { stats.count } else { opened },
+        errors: progress.errors.load(Ordering::Relaxed),
+        tool_cpu_percent: tool.map_or(0.0, |(cpu, wall)| 100.0 * cpu / wall / threads as f64),
+        tool_threads: threads,
+        server: None,
+        notes,
+        checks: Vec::new(),
+        meta,
+        stats,
+    };
+    if plan.name == "idle" {
+        // The idle rate is the connect rate over the connect phase, not the hold window.
+        report.seconds = report.stats.extra("connect_seconds_max").unwrap_or(0.0).max(1e-9);
+        if rss_after > 0 && opened > 0 {
+            let per = (rss_after.saturating_sub(rss_at_start)) as f64 * 1024.0 / opened as f64;
+            report.notes.push(format!(
+                "server RSS {rss_at_start} KiB before connecting, {rss_after} KiB holding {opened} connections: {per:.0} bytes per connection"
+            ));
+        }
+    }
+    if let Some((cpu, wall)) = server {
+        let count = report.stats.count;
+        report.server = Some(ServerUse {
+            cpu_percent: 100.0 * cpu / wall,
+            cpu_us_per_event: if count > 0 { cpu * 1e6 / count as f64 } else { 0.0 },
+            rss_kib_before: rss_before,
+            rss_kib_after: rss_after,
+        });
+    }
+    if report.tool_cpu_percent > 90.0 {
+        let warning = format!(
+            "WARNING: the load generator used {:.0}% of its {} core(s): this figure measures the tool, \
+             not the server. Add --threads (on more --cpus) and run again.",
+            report.tool_cpu_percent, threads
+        );
+        eprintln!("\n*** {warning} ***\n");
+        report.notes.push(warning);
+    }
+    if report.missed_target() {
+        let warning = format!(
+            "WARNING: MISSED THE TARGET RATE: {:.0} {} per second achieved of {:.0} asked ({:.1} %).",
+            report.rate(),
+            plan.unit,
+            report.target_per_s.unwrap_or(0.0),
+            report.achieved_ratio().unwrap_or(0.0) * 100.0
+        );
+        eprintln!("\n*** {warning} ***\n");
+        report.notes.push(warning);
+    }
+    Ok(report)
+}
+
+/// Waits until every connection opened or failed, saying what it waits for whenever nothing
+/// moved for a while; returns how many opened.
+fn connect_phase(
+    common: &Common,
+    progress: &Progress,
+    connections: u64,
+    target: &Target,
+    notes: &mut Vec<String>,
+) -> u64 {
+    let bar = progress_bar(common, connections, "connecting");
+    let timeout = Duration::from_secs_f64(common.connect_timeout.max(0.0));
+    let start = Instant::now();
+    let (mut last_seen, mut last_move, mut last_said) = (u64::MAX, start, start);
+    let settled =
+        || progress.open.load(Ordering::Relaxed) + progress.errors.load(Ordering::Relaxed);
+    while settled() < connections {
+        let now = Instant::now();
+        let seen = settled();
+        if seen != last_seen {
+            (last_seen, last_move) = (seen, now);
+        }
+        if now - start > timeout {
+            let why = stall(progress, connections, target);
+            eprintln!("ringws-load: gave up waiting after {timeout:?}: {why}");
+            notes.push(format!("connect phase cut at {timeout:?}: {why}"));
+            break;
+        }
+        if now - last_move >= STALL_AFTER && now - last_said >= STALL_AFTER {
+            bar.suspend(|| {
+                eprintln!("ringws-load: connecting: {}", stall(progress, connections, target))
+            });
+            last_said = now;
+        }
+        bar.set_position(progress.open.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bar.finish_and_clear();
+    let opened = progress.open.load(Ordering::Relaxed);
+    if connections > 0 && opened < connections {
+        notes.push(format!("only {opened} of {connections} connections opened"));
+    }
+    opened
+}
+
+/// Where the connections stand, and the likely reason for the wait.
+pub(crate) fn stall(progress: &Progress, connections: u64, target: &Target) -> String {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (open, errors) = (load(&progress.open), load(&progress.errors));
+    let (dialed, connected, dial_failed) =
+        (load(&progress.dialed), load(&progress.connected), load(&progress.dial_failed));
+    let tcp_pending = dialed.saturating_sub(connected + dial_failed);
+    let upgrade_pending = connected.saturating_sub(open + errors.saturating_sub(dial_failed));
+    let not_dialed = connections.saturating_sub(dialed);
+    let mut why = format!(
+        "{open} of {connections} open, {errors} failed; {tcp_pending} TCP connects pending, \
+         {upgrade_pending} upgrades sent with no answer, {not_dialed} not dialed yet"
+    );
+    if upgrade_pending > 0 && upgrade_pending >= tcp_pending {
+        why += &format!(
+            " -- the server at {} accepts TCP but does not answer the upgrade: is {} a \
+             WebSocket endpoint, and is the server keeping up?",
+            target.addr, target.path
+        );
+    } else if tcp_pending > 0 {
+        why += &format!(
+            " -- connects to {} are not completing: the listen backlog may be full \
+             (lower --connect-rate) or nothing accepts on that port",
+            target.addr
+        );
+    } else if not_dialed > 0 {
+        why += " -- dials are paced by --connect-rate";
+    }
+    why
+}
+
+/// Waits while in-window events still arrive (deliveries of the window's last publishes).
+fn wait_for_tail(progress: &Progress) {
+    let start = Instant::now();
+    let mut last = progress.messages.load(Ordering::Relaxed);
+    let mut quiet_since = Instant::now();
+    while start.elapsed() < TAIL_MAX && quiet_since.elapsed() < TAIL_QUIET {
+        std::thread::sleep(Duration::from_millis(25));
+        let now = progress.messages.load(Ordering::Relaxed);
+        if now != last {
+            (last, quiet_since) = (now, Instant::now());
+        }
+    }
+}
+
+pub(crate) fn progress_bar(common: &Common, len: u64, what: &str) -> indicatif::ProgressBar {
+    // Only runs longer than a few seconds get a bar, and only on a terminal.
+    if common.quiet || common.duration < 3.0 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {prefix} [{bar:40}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(what.to_owned());
+    bar
+}
