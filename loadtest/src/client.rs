@@ -7,7 +7,7 @@ use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
 use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_response};
 use ringws_proto::{FrameDecoder, Message, MessageAssembler, OpCode, Role};
 use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -172,12 +172,12 @@ impl<S: Scenario> LoadWorker<S> {
         Self {
             scenario,
             shared,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             mask_seed,
             worker,
             dial_queue: Default::default(),
             dial_schedule,
-            dialed: HashMap::new(),
+            dialed: HashMap::default(),
         }
     }
 

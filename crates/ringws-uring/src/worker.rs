@@ -948,8 +948,8 @@ impl<M: Send + 'static> Core<M> {
         let ring = &mut self.rings[usize::from(r)].ring;
         loop {
             // SAFETY: every entry built by this module names only memory that lives until its
-            // completion: send iovecs/msghdr in the connection's boxed SendOp (kept until the
-            // Send completion), dial addresses in the boxed `Dial` (kept until the dial's last
+            // completion: send iovecs/msghdr, and the chunks they (or a plain send) point into,
+            // in the connection's boxed SendOp (kept until the Send completion), dial addresses in the boxed `Dial` (kept until the dial's last
             // completion), nothing else for the other opcodes (fixed descriptors, buffers from
             // the buffer ring).
             let pushed = unsafe { ring.submission().push(entry) };
@@ -975,19 +975,28 @@ impl<M: Send + 'static> Core<M> {
             op.bytes += chunk.len();
             op.chunks.push(chunk);
         }
-        op.iovecs.clear();
-        for chunk in &op.chunks {
-            let s = chunk.as_slice();
-            op.iovecs
-                .push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
-        }
-        op.msg.msg_iov = op.iovecs.as_mut_ptr();
-        op.msg.msg_iovlen = op.iovecs.len();
         let ud = UserData::new(OpKind::Send, r, conn.generation, index);
-        let entry = opcode::SendMsg::new(Fixed(index), &op.msg as *const libc::msghdr)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
-            .user_data(ud.to_u64());
+        let entry = if let [single] = op.chunks.as_slice() {
+            // One piece: a plain send, which spares the kernel copying in a msghdr and an
+            // iovec array (a load generator's frames, a whole small frame).
+            let s = single.as_slice();
+            let send = opcode::Send::new(Fixed(index), s.as_ptr(), s.len() as u32);
+            send.flags(libc::MSG_NOSIGNAL).build()
+        } else {
+            op.iovecs.clear();
+            for chunk in &op.chunks {
+                let s = chunk.as_slice();
+                op.iovecs.push(libc::iovec {
+                    iov_base: s.as_ptr() as *mut libc::c_void,
+                    iov_len: s.len(),
+                });
+            }
+            op.msg.msg_iov = op.iovecs.as_mut_ptr();
+            op.msg.msg_iovlen = op.iovecs.len();
+            let send = opcode::SendMsg::new(Fixed(index), &op.msg as *const libc::msghdr);
+            send.flags(libc::MSG_NOSIGNAL as u32).build()
+        };
+        let entry = entry.user_data(ud.to_u64());
         conn.ops += 1;
         conn.inflight = Some(op);
         self.push(r, &entry);

@@ -33,8 +33,10 @@ impl Echo {
         Self { tags, inflight: inflight.max(1), payload, binary, window, stats: Stats::new() }
     }
 
-    fn send(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId) {
-        write_hex_stamp(&mut self.payload, ctx.now_ns());
+    /// Sends the next message, stamped `now` (one clock read serves a receive and the send it
+    /// triggers).
+    fn send(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, now: u64) {
+        write_hex_stamp(&mut self.payload, now);
         let opcode = if self.binary { OpCode::Binary } else { OpCode::Text };
         ctx.send(conn, opcode, &self.payload);
     }
@@ -49,7 +51,8 @@ impl Scenario for Echo {
 
     fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, _tag: u64) {
         for _ in 0..self.inflight {
-            self.send(ctx, conn);
+            let now = ctx.now_ns();
+            self.send(ctx, conn, now);
         }
     }
 
@@ -60,7 +63,7 @@ impl Scenario for Echo {
         if self.stats.record(self.window.phase(now), latency) {
             ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
         }
-        self.send(ctx, conn);
+        self.send(ctx, conn, now);
     }
 
     fn finish(&mut self) -> Stats {
