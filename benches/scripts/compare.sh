@@ -1,82 +1,127 @@
 #!/usr/bin/env bash
-# Side-by-side: ringws against peers, one core each. Every server runs pinned to CPU 0
-# (taskset), the load generator (ringws-load) on CPU 1. Runs are interleaved (A B C ... A B C ...),
-# RUNS times each, and summarised as medians with ratios against ringws and the server's CPU time
-# per message (from /proc/PID/stat). Run from the repository root. Takes about 10 minutes.
+# Side by side: ringws against peers, one core each. Every server runs pinned to CPU 0
+# (taskset), the load generator on CPU 1. Runs are interleaved (A B C ... A B C ...), RUNS times
+# each, and summarised as medians, with the server's CPU per message and the generator's (from
+# /proc/PID/stat over the measured window) and their ratio, which cancels this host's speed drift.
+# Run from the repository root. About 10 minutes with the defaults.
+#
+# Outside servers and generators, built elsewhere (nothing of them enters this repository), are
+# added by path; `{port}` in a command is replaced by the port to listen on:
+#   COMPARE_EXTRA='uws=/path/to/uws_echo {port}'        echo servers (path /; `name=cmd @/path`
+#                                                       for another path; several: separate by ;)
+#   COMPARE_EXTRA_PUBSUB='name=/path/to/server {port}'  servers speaking ringws' /pubsub JSON
+#                                                       protocol at /pubsub, for the fan-out case
+#   COMPARE_LOAD_TEST=/path/to/load_test                a second echo generator with the command
+#                                                       line and output of uWebSockets'
+#                                                       benchmarks/load_test; it dials path /
+#   COMPARE_LOAD_TEST_ARGS='{connections} 127.0.0.1 {port} 0 0 {size}'   its arguments
+#   COMPARE_LOAD_TEST_PATTERN='Msg/sec: *([0-9.]+)'     its rate lines
+# Other settings: RUNS (3), SECS (4), COMPARE_CASES (all: echo-100x20 echo-10x1k echo-200x16k
+# fanout-1x10000), COMPARE_PEERS (all built-in peers; e.g. 'ringws fastwebsockets').
 set -euo pipefail
 cargo build --release -q -p ringws-server -p ringws-loadtest -p ringws-benches --bins
 RUNS=${RUNS:-3}
 SECS=${SECS:-4}
+CASES=${COMPARE_CASES:-echo-100x20 echo-10x1k echo-200x16k fanout-1x10000}
 OUT=target/compare
 rm -rf "$OUT" && mkdir -p "$OUT"
 B=target/release
-# name|command (PORT is replaced)|echo path
+# name|command ({port} is replaced)|echo path. Every echo is at / so that a generator that only
+# knows / (uWebSockets' load_test) drives every server the same way.
 SERVERS=(
-  "ringws|$B/ringws --workers 1 --addr 127.0.0.1:PORT|/echo"
-  "tokio-tungstenite|$B/peer-tokio-tungstenite PORT|/"
-  "fastwebsockets|$B/peer-fastwebsockets PORT|/"
-  "tokio-websockets|$B/peer-tokio-websockets PORT|/"
+  "ringws|$B/ringws --workers 1 --echo-path / --addr 127.0.0.1:{port}|/"
+  "tokio-tungstenite|$B/peer-tokio-tungstenite {port}|/"
+  "fastwebsockets|$B/peer-fastwebsockets {port}|/"
+  "tokio-websockets|$B/peer-tokio-websockets {port}|/"
 )
 if command -v node >/dev/null && [ -d .ci/interop/node_modules/ws ]; then
-  SERVERS+=("node-ws|node benches/peers/node_ws_echo.mjs PORT|/")
+  SERVERS+=("node-ws|node benches/peers/node_ws_echo.mjs {port}|/")
 fi
+if [ -n "${COMPARE_PEERS:-}" ]; then
+  kept=()
+  for spec in "${SERVERS[@]}"; do
+    [[ " $COMPARE_PEERS " == *" ${spec%%|*} "* ]] && kept+=("$spec")
+  done
+  SERVERS=("${kept[@]}")
+fi
+PUBSUB=(
+  "ringws|$B/ringws --workers 1 --addr 127.0.0.1:{port}|/pubsub"
+)
+# `name=command [@/path]` entries separated by ';' -> name|command|path
+add_extra() { # array-name default-path spec
+  local -n into=$1
+  local default=$2 entry name cmd path
+  IFS=';' read -ra entries <<< "$3"
+  for entry in "${entries[@]}"; do
+    entry=$(echo "$entry" | sed 's/^ *//; s/ *$//')
+    [ -z "$entry" ] && continue
+    name=${entry%%=*}
+    cmd=${entry#*=}
+    path=$default
+    if [[ "$cmd" == *" @/"* ]]; then path=${cmd##* @}; cmd=${cmd% @*}; fi
+    into+=("$name|$cmd|$path")
+  done
+}
+add_extra SERVERS / "${COMPARE_EXTRA:-}"
+add_extra PUBSUB /pubsub "${COMPARE_EXTRA_PUBSUB:-}"
+LOAD_TEST=${COMPARE_LOAD_TEST:-}
+LOAD_TEST_ARGS=${COMPARE_LOAD_TEST_ARGS:-'{connections} 127.0.0.1 {port} 0 0 {size}'}
+LOAD_TEST_PATTERN=${COMPARE_LOAD_TEST_PATTERN:-'Msg/sec: *([0-9.]+)'}
+
 port=9800
-run() { # name cmd scenario-tag ringws-load-args...
-  local name=$1 cmd=$2 tag=$3
-  shift 3
+start_server() { # command -> sets $pid
   port=$((port + 1))
-  taskset -c 0 ${cmd//PORT/$port} >/dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 50); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  local args=("${@//PORT/$port}")
-  "$B/ringws-load" "${args[@]}" --duration "$SECS" --cpus 1 --server-pid "$pid" --quiet \
-    --json "$OUT/$tag-$name-$r.json" > "$OUT/$tag-$name-$r.txt" 2>&1 || true
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  taskset -c 0 ${1//\{port\}/$port} >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
+  echo "compare: $1 did not listen on $port" >&2
+}
+stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+run_case() { # case name cmd path
+  local case=$1 name=$2 cmd=$3 path=$4 conns size
+  case $case in
+    echo-100x20) conns=100; size=20 ;;
+    echo-10x1k) conns=10; size=1024 ;;
+    echo-200x16k) conns=200; size=16384 ;;
+  esac
+  start_server "$cmd"
+  local url="ws://127.0.0.1:$port$path" json="$OUT/${case}__${name}__ringws-load__$r.json"
+  if [[ $case == fanout-* ]]; then
+    local extra=()
+    # A broadcast server needs no subscribe message.
+    [[ $name == *broadcast* ]] && extra=(--subscribe '' --publish '{"topic":"bench","data":"$TS"}')
+    "$B/ringws-load" fanout "$url" --subscribers 10000 --rate 100 "${extra[@]}" --duration "$SECS" \
+      --cpus 1 --server-pid "$pid" --quiet --json "$json" > "${json%.json}.txt" 2>&1 || true
+  else
+    "$B/ringws-load" echo "$url" --connections "$conns" --size "$size" --duration "$SECS" \
+      --cpus 1 --server-pid "$pid" --quiet --json "$json" > "${json%.json}.txt" 2>&1 || true
+  fi
+  stop_server
+  if [ -n "$LOAD_TEST" ] && [[ $case == echo-* ]] && [ "$path" = / ]; then
+    start_server "$cmd"
+    local args=${LOAD_TEST_ARGS//\{connections\}/$conns}
+    args=${args//\{port\}/$port}
+    args=${args//\{size\}/$size}
+    json="$OUT/${case}__${name}__$(basename "$LOAD_TEST")__$r.json"
+    # Rate lines come every 4 s from load_test: measure the two after the first.
+    python3 benches/scripts/outside_load.py --server-pid "$pid" --cpu 1 --case "$case" \
+      --lines "$(( (SECS + 3) / 4 > 1 ? (SECS + 3) / 4 : 2 ))" --pattern "$LOAD_TEST_PATTERN" \
+      --out "$json" -- "$LOAD_TEST" $args > "${json%.json}.txt" 2>&1 || true
+    stop_server
+  fi
 }
 for r in $(seq "$RUNS"); do
-  for spec in "${SERVERS[@]}"; do
-    IFS='|' read -r name cmd path <<< "$spec"
-    echo "run $r: $name" >&2
-    run "$name" "$cmd" echo-100x20 echo "ws://127.0.0.1:PORT$path" --connections 100 --size 20
-    run "$name" "$cmd" echo-10x1k echo "ws://127.0.0.1:PORT$path" --connections 10 --size 1024
-    run "$name" "$cmd" echo-200x16k echo "ws://127.0.0.1:PORT$path" --connections 200 --size 16384
+  for case in $CASES; do
+    if [[ $case == fanout-* ]]; then
+      specs=("${PUBSUB[@]}" "tokio-tungstenite-broadcast|$B/peer-broadcast {port}|/")
+    else
+      specs=("${SERVERS[@]}")
+    fi
+    for spec in "${specs[@]}"; do
+      IFS='|' read -r name cmd path <<< "$spec"
+      echo "run $r: $case $name" >&2
+      run_case "$case" "$name" "$cmd" "$path"
+    done
   done
-  # Fan-out: ringws /pubsub (JSON topics) against a tokio-tungstenite broadcast server; both
-  # deliver 44-byte messages.
-  run ringws "$B/ringws --workers 1 --addr 127.0.0.1:PORT" fanout-1x10000 fanout ws://127.0.0.1:PORT/pubsub \
-    --subscribers 10000 --rate 100
-  run tokio-tungstenite-broadcast "$B/peer-broadcast PORT" fanout-1x10000 fanout ws://127.0.0.1:PORT/ \
-    --subscribers 10000 --rate 100 --subscribe '' --publish '{"topic":"bench","data":"$TS"}'
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys, glob, os, collections
-out = sys.argv[1]
-runs = collections.defaultdict(list)
-for path in glob.glob(f"{out}/*.json"):
-    tag, rest = os.path.basename(path)[:-5].split("-", 1) if False else (None, None)
-    base = os.path.basename(path)[:-5]
-    scenario = "-".join(base.split("-")[:2])
-    name = "-".join(base.split("-")[2:-1])
-    runs[(scenario, name)].append(json.load(open(path)))
-scenarios = sorted({s for s, _ in runs}, key=["echo-100x20", "echo-10x1k", "echo-200x16k", "fanout-1x10000"].index)
-for scenario in scenarios:
-    rows = []
-    for (s, name), rs in runs.items():
-        if s != scenario:
-            continue
-        rate = statistics.median(r["rate_per_s"] for r in rs)
-        cpu = statistics.median((r["server"] or {}).get("cpu_us_per_event", 0) for r in rs)
-        p99 = statistics.median((r["latency_us"] or {}).get("p99", 0) for r in rs)
-        tool = max(r["tool_cpu_percent"] for r in rs)
-        errors = sum(r["errors"] for r in rs)
-        rows.append((name, rate, cpu, p99, tool, errors, [round(r["rate_per_s"]) for r in rs]))
-    base = next((r[1] for r in rows if r[0] == "ringws"), None)
-    unit = "deliveries/s" if scenario.startswith("fanout") else "messages/s"
-    print(f"\n### {scenario}\n")
-    print(f"| server | median {unit} | runs | vs ringws | server CPU per message | p99 latency | tool CPU (max) | errors |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, rate, cpu, p99, tool, errors, each in sorted(rows, key=lambda r: -r[1]):
-        ratio = f"{rate / base:.2f}x" if base else "-"
-        print(f"| {name} | {rate:,.0f} | {', '.join(f'{x:,}' for x in each)} | {ratio} | {cpu:.2f} us | {p99:,.0f} us | {tool:.0f} % | {errors} |")
-PY
+python3 benches/scripts/compare_summary.py "$OUT"

@@ -288,3 +288,18 @@ fn remote_targets_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+#[test]
+fn two_generator_threads_share_the_load_and_the_rate() {
+    let s = server();
+    let url = format!("ws://{}/echo", s.local_addr());
+    let echo = load(&["echo", &url, "--connections", "21", "--threads", "2"]);
+    assert_eq!(echo["connections"], 21, "both threads' connections opened: {echo}");
+    assert_eq!(echo["tool_threads"], 2);
+    assert!(echo["count"].as_u64().unwrap() > 100, "{echo}");
+    // The target is split over the threads and met by their sum.
+    let churn = load(&["churn", &url, "--rate", "700", "--threads", "2"]);
+    let ratio = churn["achieved_ratio"].as_f64().unwrap();
+    assert!((ratio - 1.0).abs() <= 0.02, "achieved {ratio} of 700/s on two threads: {churn}");
+    stop(s);
+}

@@ -56,6 +56,17 @@ struct Args {
     /// Allowed browser origins (repeatable); without any, every origin is allowed.
     #[arg(long = "allow-origin")]
     allowed_origins: Vec<String>,
+    /// Path of the echo endpoint. Load generators that always dial `/` (uWebSockets'
+    /// `load_test`) need `--echo-path /`; the demo page at `/` stays, as plain GET.
+    #[arg(long, default_value = "/echo", value_parser = parse_path)]
+    echo_path: String,
+}
+
+fn parse_path(path: &str) -> Result<String, String> {
+    match path.starts_with('/') {
+        true => Ok(path.to_owned()),
+        false => Err(format!("{path:?} must start with /")),
+    }
 }
 
 /// Echoes every message with its type.
@@ -99,7 +110,7 @@ fn main() -> ExitCode {
     let mut app = App::new()
         .bind(args.addr)
         .limits(limits)
-        .ws("/echo", || Echo)
+        .ws(&args.echo_path, || Echo)
         .ws_with("/pubsub", pubsub_options(&args), pubsub::PubSub::default)
         .get("/", "text/html; charset=utf-8", INDEX)
         .get("/healthz", "text/plain", "ok\n");
@@ -117,8 +128,9 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        "ringws listening on ws://{}/echo (http://{}/ for the demo page)",
+        "ringws listening on ws://{}{} (http://{}/ for the demo page)",
         server.local_addr(),
+        args.echo_path,
         server.local_addr()
     );
     let handle = server.handle();

@@ -178,3 +178,17 @@ fn sigterm_closes_clients_with_1001_and_exits_zero() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn the_echo_path_can_move_to_the_root_beside_the_page() {
+    // What a generator that always dials `/` needs (uWebSockets' load_test).
+    let server = start(&["--echo-path", "/"]);
+    let mut c = ws(server.port, "/");
+    send(&mut c, "hi");
+    assert_eq!(recv(&mut c), "hi");
+    assert!(get(server.port, "/").contains("<html"), "the demo page is still served to GET /");
+    let out = Command::new(env!("CARGO_BIN_EXE_ringws")).args(["--echo-path", "echo"]).output();
+    let out = out.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with /"));
+}
