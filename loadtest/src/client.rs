@@ -54,7 +54,13 @@ enum State {
 struct Conn {
     tag: u64,
     state: State,
+    /// Our close frame went out: wait for the server's close and its end of TCP (RFC 6455
+    /// §7.1.1: the server closes first and holds TIME_WAIT), until `CLOSE_WAIT` passes.
+    close_sent: bool,
 }
+
+/// How long a closing client waits for the server to close TCP before closing itself.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The run-wide things every thread shares.
 pub(crate) struct Shared {
@@ -77,6 +83,7 @@ pub(crate) struct Ctx<'a, 'io> {
     mask_seed: &'a mut u32,
     dial_queue: &'a mut std::collections::VecDeque<u64>,
     dialed: &'a HashMap<u64, u64>,
+    closing: &'a mut Vec<ConnId>,
 }
 
 impl Ctx<'_, '_> {
@@ -114,10 +121,13 @@ impl Ctx<'_, '_> {
         self.io.send(conn, Chunk::Shared(frame)).is_some()
     }
 
-    /// Sends a close frame (1000) and closes once it is out.
+    /// Starts the closing handshake (1000). The server answers and closes TCP first, as RFC
+    /// 6455 §7.1.1 asks, so the TIME_WAIT state stays with it and not with the load generator;
+    /// a server that does not close within `CLOSE_WAIT` is closed on.
     pub(crate) fn close(&mut self, conn: ConnId) {
-        self.send(conn, OpCode::Close, &1000u16.to_be_bytes());
-        self.io.close(conn);
+        if self.send(conn, OpCode::Close, &1000u16.to_be_bytes()) {
+            self.closing.push(conn);
+        }
     }
 
     /// Calls `on_timer(key)` at or after `at_ns` (run clock).
@@ -152,6 +162,10 @@ pub(crate) struct LoadWorker<S: Scenario> {
     dial_schedule: Schedule,
     /// Dial times of connections not open yet, by tag.
     dialed: HashMap<u64, u64>,
+    /// Connections a scenario just started closing, to mark after its callback.
+    closing: Vec<ConnId>,
+    /// Closing connections and when to stop waiting for the server's end of TCP, oldest first.
+    close_deadlines: std::collections::VecDeque<(std::time::Instant, ConnId)>,
 }
 
 /// Starts a TCP connect for `tag` from the source address its tag picks.
@@ -164,6 +178,8 @@ fn start_dial(io: &mut Io<'_, ()>, shared: &Shared, tag: u64) {
 
 /// The timer key of the dial pacer (scenario keys are small numbers).
 const DIAL_TICK: u64 = u64::MAX;
+/// The timer key of the close deadlines.
+const CLOSE_TICK: u64 = u64::MAX - 1;
 
 impl<S: Scenario> LoadWorker<S> {
     pub(crate) fn new(scenario: S, shared: Arc<Shared>, worker: usize) -> Self {
@@ -178,6 +194,8 @@ impl<S: Scenario> LoadWorker<S> {
             dial_queue: Default::default(),
             dial_schedule,
             dialed: HashMap::default(),
+            closing: Vec::new(),
+            close_deadlines: Default::default(),
         }
     }
 
@@ -192,8 +210,42 @@ impl<S: Scenario> LoadWorker<S> {
             mask_seed: &mut self.mask_seed,
             dial_queue: &mut self.dial_queue,
             dialed: &self.dialed,
+            closing: &mut self.closing,
         };
-        f(&mut self.scenario, &mut ctx)
+        let result = f(&mut self.scenario, &mut ctx);
+        for id in std::mem::take(&mut self.closing) {
+            self.close_sent(io, id);
+        }
+        result
+    }
+
+    /// Our close frame is queued on `id`: wait for the server to end TCP, but not forever.
+    fn close_sent(&mut self, io: &mut Io<'_, ()>, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        if conn.close_sent {
+            return;
+        }
+        conn.close_sent = true;
+        let deadline = io.now() + CLOSE_WAIT;
+        if self.close_deadlines.is_empty() {
+            io.set_timer(deadline, CLOSE_TICK);
+        }
+        self.close_deadlines.push_back((deadline, id));
+    }
+
+    /// Closes the connections whose server did not close within `CLOSE_WAIT`.
+    fn close_overdue(&mut self, io: &mut Io<'_, ()>) {
+        let now = io.now();
+        while let Some(&(deadline, id)) = self.close_deadlines.front() {
+            if deadline > now {
+                io.set_timer(deadline, CLOSE_TICK);
+                return;
+            }
+            self.close_deadlines.pop_front();
+            if self.conns.contains_key(&id.to_u64()) {
+                io.close(id);
+            }
+        }
     }
 
     /// Starts every queued dial that is due by the clock, and comes back when the next one is.
@@ -252,7 +304,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         let accept = request.write(&mut bytes);
         io.send_bytes(conn, Bytes::from(bytes));
         let state = State::Handshake { accept, buf: Vec::new() };
-        self.conns.insert(conn.to_u64(), Conn { tag, state });
+        self.conns.insert(conn.to_u64(), Conn { tag, state, close_sent: false });
     }
 
     fn on_data(&mut self, io: &mut Io<'_, ()>, id: ConnId, data: &mut [u8]) {
@@ -306,6 +358,10 @@ impl<S: Scenario> Handler for LoadWorker<S> {
             self.pace_dials(io);
             return;
         }
+        if key == CLOSE_TICK {
+            self.close_overdue(io);
+            return;
+        }
         let was_empty = self.dial_queue.is_empty();
         self.with_ctx(io, |s, ctx| s.on_timer(ctx, key));
         self.after(io, was_empty);
@@ -352,10 +408,22 @@ impl<S: Scenario> LoadWorker<S> {
                 }
                 Message::Binary(b) => self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, b)),
                 Message::Ping(p) => {
+                    Progress::bump(&self.shared.progress.pings);
                     self.with_ctx(io, |_, ctx| ctx.send(id, OpCode::Pong, p));
                 }
                 Message::Pong(_) => {}
-                Message::Close(_) => io.close(id),
+                Message::Close(frame) => {
+                    // Answer a close we did not start (echoing its code), then wait for the
+                    // server to end TCP; nothing after a close frame is read.
+                    let answered = self.conns.get(&id.to_u64()).is_none_or(|c| c.close_sent);
+                    if !answered {
+                        let code = frame.map(|f| f.code.0.to_be_bytes());
+                        let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
+                        self.with_ctx(io, |_, ctx| ctx.send(id, OpCode::Close, payload));
+                        self.close_sent(io, id);
+                    }
+                    break;
+                }
             }
         }
         if broken {

@@ -110,6 +110,7 @@ where
     let tool = tool_mark.and_then(|m| m.since(me));
     let server = server_mark.zip(common.server_pid).and_then(|(m, pid)| m.since(pid));
     let rss_after = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
+    let open_at_end = progress.open.load(Ordering::Relaxed);
     if plan.tail {
         wait_for_tail(progress);
     }
@@ -140,6 +141,11 @@ where
         stats,
     };
     if plan.name == "idle" {
+        report.notes.push(format!(
+            "{open_at_end} of {opened} connections still open at the end of the hold; {} pings \
+             from the server answered",
+            progress.pings.load(Ordering::Relaxed)
+        ));
         // The idle rate is the connect rate over the connect phase, not the hold window.
         report.seconds = report.stats.extra("connect_seconds_max").unwrap_or(0.0).max(1e-9);
         if rss_after > 0 && opened > 0 {

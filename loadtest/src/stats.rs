@@ -21,6 +21,8 @@ pub(crate) struct Progress {
     pub(crate) connected: AtomicU64,
     /// TCP connects that failed.
     pub(crate) dial_failed: AtomicU64,
+    /// Pings from the server, answered with pongs.
+    pub(crate) pings: AtomicU64,
 }
 
 impl Progress {

@@ -14,6 +14,7 @@
 pub mod bufring;
 mod chunk;
 mod mailbox;
+mod occupancy;
 pub mod ring;
 mod server;
 pub mod slot;

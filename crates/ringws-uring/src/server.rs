@@ -46,6 +46,12 @@ pub struct Config {
     /// Receive bundles: one completion may fill several buffers (kernel 6.10). Default false:
     /// measured no better here (docs/benchmarks.md).
     pub recv_bundle: bool,
+    /// Let another process (of the same user) listen on the same address and take a share of
+    /// the connections, as a zero-downtime restart does: the new server starts beside the old
+    /// one, which then stops accepting. Default false: a server started on an address another
+    /// server holds fails at start with an error naming the address, instead of silently
+    /// splitting the traffic with it.
+    pub reuse_port: bool,
 }
 
 impl Default for Config {
@@ -62,7 +68,28 @@ impl Default for Config {
             backlog: 1024,
             listen: true,
             recv_bundle: false,
+            reuse_port: false,
         }
+    }
+}
+
+/// Fails when another socket listens on `addr`. Our workers share the address through
+/// SO_REUSEPORT, which would also let any other process of this user join the group; a plain
+/// bind (which refuses to join one) shows whether someone is there first.
+fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(()); // a fresh port nobody holds
+    }
+    match std::net::TcpListener::bind(addr) {
+        Ok(_probe) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{addr} is already in use by another server (set `reuse_port` to share it on \
+                 purpose, for a zero-downtime restart)"
+            ),
+        )),
+        Err(e) => Err(io::Error::new(e.kind(), format!("binding {addr}: {e}"))),
     }
 }
 
@@ -146,8 +173,13 @@ impl<M: Send + 'static> Server<M> {
     {
         let workers = config.workers.clamp(1, 255);
         let (addr, listeners) = if config.listen {
+            if !config.reuse_port {
+                ensure_unclaimed(config.addr)?;
+            }
             // The first listener fixes the port (the address may say port 0); the others join it.
-            let first = sys::reuseport_listener(config.addr, config.backlog)?;
+            let first = sys::reuseport_listener(config.addr, config.backlog).map_err(|e| {
+                io::Error::new(e.kind(), format!("listening on {}: {e}", config.addr))
+            })?;
             let addr = sys::local_addr(&first)?;
             let mut listeners = vec![Some(first)];
             for _ in 1..workers {

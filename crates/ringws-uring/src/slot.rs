@@ -133,6 +133,8 @@ pub enum OpKind {
     DialConnect = 13,
     /// Closing the descriptor of a dial that failed (index = dial slot).
     DialClose = 14,
+    /// Setting a socket option on a dialed socket (index = dial slot).
+    SockOpt = 15,
 }
 
 impl OpKind {
@@ -152,6 +154,7 @@ impl OpKind {
             12 => Self::DialBind,
             13 => Self::DialConnect,
             14 => Self::DialClose,
+            15 => Self::SockOpt,
             _ => return None,
         })
     }
@@ -232,7 +235,7 @@ mod tests {
         }
 
         #[test]
-        fn user_data_round_trips(kind in 1u8..=14, ring in any::<u8>(),
+        fn user_data_round_trips(kind in 1u8..=15, ring in any::<u8>(),
                                  generation in 0u32..1 << 24, index in 0u32..1 << 24) {
             let kind = OpKind::from_u8(kind).unwrap();
             let ud = UserData::from_u64(UserData::new(kind, ring, generation, index).to_u64());

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::bufring::BufRing;
 use crate::chunk::Chunk;
 use crate::mailbox::{Mailbox, wake_entry};
+use crate::occupancy::Occupancy;
 use crate::ring::{self, RingConfig};
 use crate::slot::{ConnId, OpKind, UserData, next_generation};
 use crate::timer::TimerWheel;
@@ -126,12 +127,24 @@ pub struct Counters {
     pub stale: AtomicU64,
     /// Times accepting stopped because every ring's table was at its limit.
     pub limit_hits: AtomicU64,
+    /// Dialed sockets given TCP_NODELAY.
+    pub nodelay_set: AtomicU64,
+    /// Socket options (TCP_NODELAY on dialed sockets) the kernel refused.
+    pub sockopt_failed: AtomicU64,
 }
 
+/// The value of a boolean socket option that is on; static, so an SQE may point at it for as
+/// long as the kernel likes.
+static ONE: libc::c_int = 1;
+
 impl Counters {
-    /// Connections open now.
+    /// Connections open now. `closed` is read first: a connection is counted accepted before
+    /// it can be counted closed, so `accepted` read later is never behind it (read the other
+    /// way round, a close landing between the loads made the difference negative).
     pub fn live(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed) - self.closed.load(Ordering::Relaxed)
+        let closed = self.closed.load(Ordering::Acquire);
+        let accepted = self.accepted.load(Ordering::Acquire);
+        accepted.saturating_sub(closed)
     }
 }
 
@@ -229,10 +242,8 @@ enum AcceptState {
 
 struct RingCtx {
     ring: IoUring,
-    /// Accept no more on this ring beyond this many live connections (table size less a margin
-    /// for connections a multishot accept takes from the backlog before a cancel lands).
-    cap: u32,
-    live: u32,
+    /// How full the ring's descriptor table is.
+    slots: Occupancy,
     conns: Vec<Conn>,
     poll_armed: bool,
 }
@@ -248,6 +259,11 @@ pub(crate) struct Core<M> {
     accepting: bool,
     timers: TimerWheel,
     fired: Vec<u64>,
+    /// Completions reaped while making room to submit (EBUSY), dispatched next turn.
+    stashed: Vec<(u8, u64, i32, u32)>,
+    /// A submission the kernel refused for good: the worker stops with it at the end of the
+    /// turn rather than leave an operation counted that will never complete.
+    fatal: Option<io::Error>,
     boxes: Mailboxes<M>,
     self_posted: bool,
     dirty: Vec<(u8, u32)>,
@@ -477,7 +493,8 @@ impl<H: Handler> Worker<H> {
             })?;
             bufs.push(BufRing::new(&ring, 0, config.buf_count, config.buf_size)?);
             let cap = this_table.saturating_sub(config.accept_margin).max(1);
-            rings.push(RingCtx { ring, cap, live: 0, conns: Vec::new(), poll_armed: false });
+            let slots = Occupancy::new(cap);
+            rings.push(RingCtx { ring, slots, conns: Vec::new(), poll_armed: false });
         }
         let core = Core {
             id: config.id,
@@ -487,6 +504,8 @@ impl<H: Handler> Worker<H> {
             accept: AcceptState::Idle,
             timers: TimerWheel::new(config.timer_tick),
             fired: Vec::new(),
+            stashed: Vec::new(),
+            fatal: None,
             boxes,
             self_posted: false,
             dirty: Vec::new(),
@@ -522,13 +541,21 @@ impl<H: Handler> Worker<H> {
         let mut cqes: Vec<(u8, u64, i32, u32)> = Vec::with_capacity(1024);
         let mut inbox = Vec::new();
         self.handler.on_start(&mut Io { core: &mut self.core });
+        // A post that came before this worker published its ring descriptor sent no wakeup
+        // (there was nothing to wake yet): it waits in the mailbox.
+        self.drain_mailbox(&mut inbox);
         loop {
             self.core.end_turn(&mut self.bufs);
             if self.core.finished() {
                 break;
             }
+            if let Some(e) = self.core.fatal.take() {
+                return Err(io::Error::new(e.kind(), format!("submitting to io_uring: {e}")));
+            }
             self.core.wait()?;
             self.core.now = Instant::now();
+            // Completions set aside while submitting came first.
+            cqes.append(&mut self.core.stashed);
             for (r, ctx) in self.core.rings.iter_mut().enumerate() {
                 for cqe in ctx.ring.completion() {
                     cqes.push((r as u8, cqe.user_data(), cqe.result(), cqe.flags()));
@@ -555,7 +582,7 @@ impl<H: Handler> Worker<H> {
             }
         }
         Ok(ExitReport {
-            live: self.core.rings.iter().map(|r| r.live as usize).sum(),
+            live: self.core.rings.iter().map(|r| r.slots.live() as usize).sum(),
             held_buffers: self.bufs.iter().map(BufRing::held).sum(),
             ops_in_flight: self
                 .core
@@ -615,6 +642,12 @@ impl<H: Handler> Worker<H> {
             Some(OpKind::DialBind) => self.core.on_dial_bind(ud.index(), res),
             Some(OpKind::DialConnect) => self.core.on_dial_connect(ud.index(), res),
             Some(OpKind::DialClose) => self.core.on_dial_closed(ud.index()),
+            Some(OpKind::SockOpt) => {
+                let counters = &self.core.counters;
+                let counter =
+                    if res < 0 { &counters.sockopt_failed } else { &counters.nodelay_set };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -626,14 +659,14 @@ impl<H: Handler> Worker<H> {
             if -res == libc::ENFILE {
                 // The table filled before the cancel landed: that client was dropped by the
                 // kernel. Move on to a ring with room.
-                self.core.rings[usize::from(r)].live = self.core.rings[usize::from(r)].cap;
+                self.core.rings[usize::from(r)].slots.table_was_full();
                 self.core.counters.limit_hits.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }
         let index = res as u32;
         let core = &mut self.core;
-        core.rings[usize::from(r)].live += 1;
+        core.rings[usize::from(r)].slots.opened();
         let id = core.open_slot(r, index);
         if ctx_full(&core.rings[usize::from(r)]) {
             core.cancel_accept();
@@ -652,7 +685,7 @@ impl<H: Handler> Worker<H> {
         let Some(conn) = self.core.slot_mut(r, ud) else {
             self.core.counters.stale.fetch_add(1, Ordering::Relaxed);
             for &(b, _) in &pieces {
-                self.bufs[usize::from(r)].recycle(b);
+                self.bufs[usize::from(r)].release_unread(b);
             }
             self.pieces = pieces;
             return;
@@ -758,8 +791,8 @@ impl<H: Handler> Worker<H> {
         conn.queue = VecDeque::new();
         conn.buffered = 0;
         let cause = conn.cause.take().unwrap_or(CloseCause::Local);
-        core.rings[usize::from(r)].live -= 1;
-        core.counters.closed.fetch_add(1, Ordering::Relaxed);
+        core.rings[usize::from(r)].slots.closed();
+        core.counters.closed.fetch_add(1, Ordering::Release);
         let id = ConnId::new(core.id, r, ud.generation(), index);
         self.handler.on_close(&mut Io { core: &mut self.core }, id, &cause);
     }
@@ -770,7 +803,7 @@ impl<H: Handler> Worker<H> {
 }
 
 fn ctx_full(ctx: &RingCtx) -> bool {
-    ctx.live >= ctx.cap
+    ctx.slots.full()
 }
 
 impl<M: Send + 'static> Core<M> {
@@ -784,7 +817,7 @@ impl<M: Send + 'static> Core<M> {
         let conn = &mut ctx.conns[index as usize];
         let generation = next_generation(conn.generation);
         *conn = Conn { generation, open: true, ..Conn::empty() };
-        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.accepted.fetch_add(1, Ordering::Release);
         self.arm_recv(r, index);
         ConnId::new(self.id, r, generation, index)
     }
@@ -956,9 +989,25 @@ impl<M: Send + 'static> Core<M> {
             if pushed.is_ok() {
                 return;
             }
-            // A full queue is submitted to make room; EBUSY (completions pending) just retries.
-            if ring.submit().is_err_and(|e| e.raw_os_error() != Some(libc::EBUSY)) {
-                return;
+            // A full queue is submitted to make room.
+            match ring.submit() {
+                Ok(_) => {}
+                // The kernel holds overflowed completions and takes no more submissions until
+                // some are reaped: set them aside for the next turn's dispatch, then retry.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    let before = self.stashed.len();
+                    for cqe in ring.completion() {
+                        self.stashed.push((r, cqe.user_data(), cqe.result(), cqe.flags()));
+                    }
+                    if self.stashed.len() == before {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => {
+                    self.fatal.get_or_insert(e);
+                    return;
+                }
             }
         }
     }
@@ -1025,7 +1074,7 @@ impl<M: Send + 'static> Core<M> {
             }
         };
         // Counted as live from now, so concurrent dials never overfill the table.
-        self.rings[r].live += 1;
+        self.rings[r].slots.opened();
         // No SOCK_CLOEXEC: the kernel refuses it for a direct descriptor, which has no fd to inherit.
         let entry = opcode::Socket::new(domain, libc::SOCK_STREAM, 0)
             .file_index(Some(io_uring::types::DestinationSlot::auto_target()))
@@ -1038,12 +1087,24 @@ impl<M: Send + 'static> Core<M> {
         let Some(Some(dial)) = self.dials.get_mut(slot as usize) else { return };
         if res < 0 {
             dial.error = Some(io::Error::from_raw_os_error(-res));
-            self.rings[usize::from(r)].live -= 1;
+            self.rings[usize::from(r)].slots.closed();
             self.finish_dial(slot, None);
             return;
         }
         dial.index = res as u32;
         let index = dial.index;
+        // TCP_NODELAY, as accepted sockets inherit it from the listener: a client's second small
+        // message must not wait for the first one's ACK. A socket option on a direct descriptor
+        // needs io_uring (kernel 6.7); a failure is counted, not fatal.
+        let nodelay = opcode::SetSockOpt::new(
+            Fixed(index),
+            libc::IPPROTO_TCP as u32,
+            libc::TCP_NODELAY as u32,
+            (&ONE as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        )
+        .build()
+        .user_data(UserData::new(OpKind::SockOpt, r, 0, slot).to_u64());
         if self.shutdown_deadline.is_some() {
             dial.error = Some(io::Error::from(io::ErrorKind::Interrupted));
             self.close_failed_dial(slot);
@@ -1070,6 +1131,7 @@ impl<M: Send + 'static> Core<M> {
             ),
         };
         let entry = entry.user_data(UserData::new(kind, r, 0, slot).to_u64());
+        self.push(r, &nodelay);
         self.push(r, &entry);
     }
 
@@ -1120,7 +1182,7 @@ impl<M: Send + 'static> Core<M> {
 
     fn on_dial_closed(&mut self, slot: u32) {
         if let Some(Some(dial)) = self.dials.get(slot as usize) {
-            self.rings[usize::from(dial.ring)].live -= 1;
+            self.rings[usize::from(dial.ring)].slots.closed();
         }
         self.finish_dial(slot, None);
     }
@@ -1217,7 +1279,7 @@ impl<M: Send + 'static> Core<M> {
         self.shutdown_deadline.is_some()
             && self.accept == AcceptState::Idle
             && self.dials.len() == self.free_dials.len()
-            && self.rings.iter().all(|c| c.live == 0 && c.conns.iter().all(|c| c.ops == 0))
+            && self.rings.iter().all(|c| c.slots.live() == 0 && c.conns.iter().all(|c| c.ops == 0))
     }
 
     /// Everything batched for the end of a loop turn.
@@ -1261,6 +1323,7 @@ impl<M: Send + 'static> Core<M> {
     fn wait(&mut self) -> io::Result<()> {
         // Re-arms still queued must not wait for an event that only they would cause.
         let pending = !self.rearm.is_empty()
+            || !self.stashed.is_empty()
             || self.rings.iter_mut().any(|c| !c.ring.completion().is_empty());
         let want = usize::from(!pending);
         let home = &self.rings[0].ring;
@@ -1285,5 +1348,33 @@ impl<M: Send + 'static> Core<M> {
 impl PartialOrd for Closing {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some((*self as u8).cmp(&(*other as u8)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_never_goes_below_zero_while_connections_close() {
+        // One connection at a time opens and closes on a worker while another thread reads the
+        // live count. The two loads are not one snapshot, so the count may run ahead by the
+        // opens between them, but never below zero: reading `accepted` before `closed` let a
+        // close land between the loads, and the subtraction wrapped (or panicked in a debug
+        // build).
+        let counters = Arc::new(Counters::default());
+        let worker = counters.clone();
+        let churn = std::thread::spawn(move || {
+            for _ in 0..2_000_000 {
+                worker.accepted.fetch_add(1, Ordering::Release);
+                worker.closed.fetch_add(1, Ordering::Release);
+            }
+        });
+        while !churn.is_finished() {
+            let live = counters.live();
+            assert!(live < 1 << 40, "live connections read as {live}");
+        }
+        churn.join().unwrap();
+        assert_eq!(counters.live(), 0);
     }
 }

@@ -6,6 +6,7 @@ mod common;
 use common::{config, shutdown_clean, start};
 use ringws_uring::{Chunk, Config, ConnId, Handler, Io, Server};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -96,4 +97,23 @@ fn a_driver_that_only_dials_binds_no_listener() {
             .expect("a dialing driver starts beside a server on its configured address");
     client.handle().shutdown();
     client.join().unwrap();
+}
+
+#[test]
+fn dialed_sockets_get_tcp_nodelay() {
+    // Accepted sockets inherit TCP_NODELAY from the listener; a dialed one has it set through
+    // io_uring, and the kernel accepted it for every dial.
+    let (server, _events) = start(config(1));
+    let (client, rx) = client(server.local_addr(), 20);
+    for _ in 0..20 {
+        rx.recv_timeout(Duration::from_secs(10)).expect("reply").expect("connected");
+    }
+    let handle = client.handle();
+    let counters = &handle.counters()[0];
+    let refused = counters.sockopt_failed.load(Ordering::Relaxed);
+    assert_eq!(refused, 0, "the kernel refused TCP_NODELAY on {refused} dialed sockets");
+    assert_eq!(counters.nodelay_set.load(Ordering::Relaxed), 20);
+    client.handle().shutdown();
+    client.join().unwrap();
+    shutdown_clean(server);
 }

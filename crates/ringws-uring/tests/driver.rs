@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Event, Msg, config, shutdown_clean, start, start_with, wait_until};
-use ringws_uring::Config;
+use ringws_uring::{Config, ConnId, Handler, Io, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -194,5 +194,44 @@ fn receive_bundles_deliver_every_byte_in_order() {
     let (server, _rx) =
         start(Config { recv_bundle: true, buf_count: 64, buf_size: 256, ..config(1) });
     assert!(echo_in_parallel(server.local_addr(), 8, 100_000), "every byte echoed in order");
+    shutdown_clean(server);
+}
+
+#[test]
+fn a_second_server_on_a_busy_address_fails_naming_it() {
+    let (first, _events) = start(config(1));
+    let addr = first.local_addr();
+    let err = Server::start(Config { addr, ..config(1) }, |_| Quiet).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    // Sharing on purpose (a zero-downtime restart) is an explicit choice.
+    let second = Server::start(Config { addr, reuse_port: true, ..config(1) }, |_| Quiet)
+        .expect("reuse_port shares the address");
+    second.handle().shutdown();
+    second.join().unwrap();
+    shutdown_clean(first);
+}
+
+/// A handler that does nothing.
+struct Quiet;
+impl Handler for Quiet {
+    type Message = ();
+    fn on_data(&mut self, _: &mut Io<'_, ()>, _: ConnId, _: &mut [u8]) {}
+}
+
+#[test]
+fn an_overflowing_completion_queue_never_stalls_the_worker() {
+    // Rings of 8 submissions and 16 completions under 100 clients at once: completions
+    // overflow, and a submission then meets EBUSY until some are reaped. The worker used to
+    // retry without reaping, forever.
+    let ring = ringws_uring::RingConfig { entries: 8, cq_entries: 16, ..Default::default() };
+    let (server, _rx) = start(Config { ring, ..config(1) });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = server.local_addr();
+    std::thread::spawn(move || {
+        let _ = tx.send(echo_in_parallel(addr, 100, 20_000));
+    });
+    let echoed = rx.recv_timeout(Duration::from_secs(30)).expect("the worker kept serving");
+    assert!(echoed, "every byte came back in order");
     shutdown_clean(server);
 }

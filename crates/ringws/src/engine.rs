@@ -17,6 +17,7 @@ use ringws_proto::{CloseCode, CloseFrame, FrameDecoder, MessageAssembler, OpCode
 use ringws_uring::{CloseCause, ConnId, Io};
 use std::any::Any;
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -26,7 +27,7 @@ use crate::config::SlowConsumer;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::pubsub::{PubSub, Publish};
-use crate::route::{Ctx, Event, Route};
+use crate::route::{Ctx, Event, Route, deliver};
 use crate::websocket::{Control, close_with_deadline, send_close, send_frame};
 use ringws_uring::Chunk;
 
@@ -210,8 +211,12 @@ impl Engine {
             return Err(reply(503, "connection limit reached\n"));
         }
         let view = UpgradeRequest { request, upgrade: &upgrade };
-        let (protocol, data) = self.routes[route]
-            .upgrade(&view)
+        let handler = &mut self.routes[route];
+        let (protocol, data) = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
+            .unwrap_or_else(|_| {
+                tracing::error!(peer = %id, "the handler panicked in on_upgrade: 500");
+                Err(crate::handler::Reject::new(500, "internal error"))
+            })
             .map_err(|r| reply(r.status, &format!("{}\n", r.body)))?;
         let mut out = Vec::with_capacity(160);
         handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
@@ -259,7 +264,20 @@ impl Engine {
             pubsub: &mut self.pubsub,
             shared: &self.shared,
         };
-        self.routes[route].event(ctx, event);
+        if deliver(self.routes[route].as_mut(), ctx, event).is_err() {
+            self.fail_panicked(io, id);
+        }
+    }
+
+    /// A handler panicked on `id`: that connection is closed with 1011 and the worker goes on
+    /// (the handler's own state may be half updated; `docs/architecture.md` says what that means).
+    fn fail_panicked(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let timeout = self.shared.limits.close_timeout;
+        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+            conn.ctl.failed = true;
+            let code = CloseCode::INTERNAL_ERROR;
+            close_with_deadline(io, id, &mut conn.ctl, code, "internal error", timeout);
+        }
     }
 
     /// Fans out every publish queued by callbacks or received from other workers.
@@ -335,6 +353,7 @@ impl Engine {
         let ctl = &mut conn.ctl;
         let mut pos = 0;
         let mut error = None;
+        let mut panicked = false;
         while !conn.lost_sync {
             let (part, used) = match codec.decoder.decode(&mut bytes[pos..]) {
                 Ok(Some(x)) => x,
@@ -356,15 +375,15 @@ impl Engine {
                 Err(_) => continue,
             };
             use ringws_proto::Message as Wire;
-            let deliver = ctl.close.can_receive() && !ctl.failed;
+            let open = ctl.close.can_receive() && !ctl.failed;
             let event = match message {
-                Wire::Text(t) if deliver => Event::Message(Message::Text(t)),
-                Wire::Binary(b) if deliver => Event::Message(Message::Binary(b)),
-                Wire::Ping(p) if deliver => {
+                Wire::Text(t) if open => Event::Message(Message::Text(t)),
+                Wire::Binary(b) if open => Event::Message(Message::Binary(b)),
+                Wire::Ping(p) if open => {
                     let _ = send_frame(io, id, ctl, OpCode::Pong, p, None);
                     Event::Ping(p)
                 }
-                Wire::Pong(p) if deliver => {
+                Wire::Pong(p) if open => {
                     ctl.ping_outstanding = false;
                     Event::Pong(p)
                 }
@@ -382,7 +401,10 @@ impl Engine {
                 pubsub: &mut self.pubsub,
                 shared: &self.shared,
             };
-            handler.event(ctx, event);
+            if deliver(handler.as_mut(), ctx, event).is_err() {
+                panicked = true;
+                break;
+            }
         }
         if codec.release() {
             if self.codecs.len() < CODEC_POOL {
@@ -391,7 +413,9 @@ impl Engine {
         } else {
             conn.codec = Some(codec);
         }
-        if let Some(e) = error {
+        if panicked {
+            self.fail_panicked(io, id);
+        } else if let Some(e) = error {
             let lost_sync = conn.lost_sync;
             self.fail(io, id, &e, lost_sync);
         }
@@ -548,7 +572,10 @@ impl ringws_uring::Handler for Engine {
             if let CloseCause::Error(e) = cause {
                 tracing::debug!(peer = %id, "connection error: {e}");
             }
-            self.routes[route].close(id, data, code, &reason);
+            let handler = &mut self.routes[route];
+            if catch_unwind(AssertUnwindSafe(|| handler.close(id, data, code, &reason))).is_err() {
+                tracing::error!(peer = %id, "the handler panicked in on_close");
+            }
         }
     }
 

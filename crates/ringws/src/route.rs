@@ -3,6 +3,7 @@
 
 use ringws_uring::{ConnId, Io};
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::Shared;
 use crate::engine::EngineMsg;
@@ -37,6 +38,24 @@ pub(crate) enum Event<'a> {
     Pong(&'a [u8]),
     Drain,
     Dropped(usize),
+}
+
+/// A handler callback panicked; the engine fails that connection with 1011.
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+/// Calls the route's handler for `event`, containing a panic to this one call: one bad message
+/// must not take the worker's other connections down with it.
+pub(crate) fn deliver(
+    route: &mut dyn Route,
+    ctx: Ctx<'_>,
+    event: Event<'_>,
+) -> Result<(), Panicked> {
+    let id = ctx.id;
+    catch_unwind(AssertUnwindSafe(|| route.event(ctx, event))).map_err(|_| {
+        tracing::error!(peer = %id, "the handler panicked: closing this connection with 1011");
+        Panicked
+    })
 }
 
 pub(crate) struct Typed<H>(pub(crate) H);

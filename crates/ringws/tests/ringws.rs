@@ -15,6 +15,8 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::stream::MaybeTlsStream;
 
+#[path = "ringws/faults.rs"]
+mod faults;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
 
