@@ -221,6 +221,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 connections,
                 target_per_s: None,
                 tail: false,
+                largest_reply: Some(size.max(16)),
             };
             drive(&common, plan, window, move |worker| {
                 scenario::echo::Echo::new(
@@ -251,6 +252,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 // Every subscriber receives every publish.
                 target_per_s: Some(rate * subscribers as f64),
                 tail: true,
+                largest_reply: None,
             };
             drive(&common, plan, window, move |worker| {
                 let subs = share(subscribers, threads, worker);
@@ -278,6 +280,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 connections,
                 target_per_s: None,
                 tail: false,
+                largest_reply: None,
             };
             drive(&common, plan, window, move |worker| {
                 scenario::idle::Idle::new(share(connections, threads, worker), ping)
@@ -293,6 +296,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 connections: 0,
                 target_per_s: Some(rate),
                 tail: true,
+                largest_reply: None,
             };
             drive(&common, plan, window, move |worker| {
                 scenario::churn::Churn::new(

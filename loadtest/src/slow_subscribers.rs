@@ -44,6 +44,7 @@ pub(crate) fn run(
         // The healthy subscriber receives every publish.
         target_per_s: Some(rate),
         tail: true,
+        largest_reply: None,
     };
     let mut report = drive(common, plan, window, move |_| {
         crate::scenario::slow::Slow::new(sub.clone(), publish.clone(), size, rate, w.clone())
