@@ -71,6 +71,9 @@ pub(crate) struct Shared {
     /// Dials started per second per thread: a connect storm overflows the server's listen
     /// backlog (somaxconn is 4096 here) and turns into SYN retries of seconds.
     pub(crate) dials_per_s: f64,
+    /// Handshakes one thread may have in flight (dialed, no 101 yet): the listen backlog is
+    /// finite, and a connect beyond it is dropped by the server's kernel.
+    pub(crate) max_pending_per_thread: usize,
     pub(crate) start: Instant,
     pub(crate) progress: Progress,
     pub(crate) results: Mutex<Vec<Stats>>,
@@ -252,12 +255,26 @@ impl<S: Scenario> LoadWorker<S> {
     fn pace_dials(&mut self, io: &mut Io<'_, ()>) {
         let shared = &self.shared;
         let now = shared.start.elapsed().as_nanos() as u64;
-        while !self.dial_queue.is_empty() && self.dial_schedule.take_due(now).is_some() {
+        let window = shared.max_pending_per_thread;
+        while !self.dial_queue.is_empty()
+            && self.dialed.len() < window
+            && self.dial_schedule.take_due(now).is_some()
+        {
             let Some(tag) = self.dial_queue.pop_front() else { break };
             start_dial(io, shared, tag);
             self.dialed.insert(tag, now);
         }
-        if !self.dial_queue.is_empty() {
+        if self.dial_queue.is_empty() {
+            return;
+        }
+        if self.dialed.len() >= window {
+            // Handshakes are not completing as fast as the rate asks: more dials would only
+            // overflow the server's listen backlog and be lost. Look again shortly, owing
+            // nothing for the wait.
+            let again = now + 200_000;
+            self.dial_schedule.restart(again);
+            io.set_timer(shared.start + std::time::Duration::from_nanos(again), DIAL_TICK);
+        } else {
             let at = shared.start + std::time::Duration::from_nanos(self.dial_schedule.next_due());
             io.set_timer(at, DIAL_TICK);
         }

@@ -59,6 +59,7 @@ where
         sources: sources([127, 0, 0, 10], needed_sources),
         per_source: common.per_source.max(1),
         dials_per_s: common.connect_rate as f64 / threads as f64,
+        max_pending_per_thread: (common.max_pending / threads as u64).max(1) as usize,
         start: Instant::now(),
         progress: Progress::default(),
         results: Mutex::new(Vec::new()),
@@ -208,8 +209,11 @@ fn connect_phase(
     let timeout = Duration::from_secs_f64(common.connect_timeout.max(0.0));
     let start = Instant::now();
     let (mut last_seen, mut last_move, mut last_said) = (u64::MAX, start, start);
-    let settled =
-        || progress.open.load(Ordering::Relaxed) + progress.errors.load(Ordering::Relaxed);
+    // Opened, failed, or opened and already closed again: none of them is waited for.
+    let settled = || {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        load(&progress.open) + load(&progress.errors) + load(&progress.ended)
+    };
     while settled() < connections {
         let now = Instant::now();
         let seen = settled();
@@ -234,7 +238,11 @@ fn connect_phase(
     bar.finish_and_clear();
     let opened = progress.open.load(Ordering::Relaxed);
     if connections > 0 && opened < connections {
-        notes.push(format!("only {opened} of {connections} connections opened"));
+        let ended = progress.ended.load(Ordering::Relaxed);
+        notes.push(format!(
+            "only {opened} of {connections} connections opened and still open ({ended} \
+             opened and were closed again)"
+        ));
     }
     opened
 }
@@ -242,20 +250,23 @@ fn connect_phase(
 /// Where the connections stand, and the likely reason for the wait.
 pub(crate) fn stall(progress: &Progress, connections: u64, target: &Target) -> String {
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let (open, errors) = (load(&progress.open), load(&progress.errors));
+    let (open, errors, ended) =
+        (load(&progress.open), load(&progress.errors), load(&progress.ended));
     let (dialed, connected, dial_failed) =
         (load(&progress.dialed), load(&progress.connected), load(&progress.dial_failed));
     let tcp_pending = dialed.saturating_sub(connected + dial_failed);
-    let upgrade_pending = connected.saturating_sub(open + errors.saturating_sub(dial_failed));
+    let upgrade_pending =
+        connected.saturating_sub(open + ended + errors.saturating_sub(dial_failed));
     let not_dialed = connections.saturating_sub(dialed);
     let mut why = format!(
-        "{open} of {connections} open, {errors} failed; {tcp_pending} TCP connects pending, \
+        "{open} of {connections} open, {errors} failed, {ended} opened and closed again; {tcp_pending} TCP connects pending, \
          {upgrade_pending} upgrades sent with no answer, {not_dialed} not dialed yet"
     );
     if upgrade_pending > 0 && upgrade_pending >= tcp_pending {
         why += &format!(
-            " -- the server at {} accepts TCP but does not answer the upgrade: is {} a \
-             WebSocket endpoint, and is the server keeping up?",
+            " -- the server at {} does not answer these upgrades: is {} a WebSocket endpoint, \
+             is the server keeping up, or did its listen backlog overflow (the client's connect \
+             completes, the server's kernel drops it: `nstat -az TcpExtListenOverflows`)?",
             target.addr, target.path
         );
     } else if tcp_pending > 0 {

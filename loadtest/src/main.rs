@@ -149,6 +149,11 @@ struct Common {
     /// New connections started per second (all threads); the server's listen backlog is finite.
     #[arg(long, default_value_t = 20_000)]
     connect_rate: u64,
+    /// Handshakes in flight at most (all threads): dials wait while this many have no answer
+    /// yet, so a server slower than --connect-rate is not flooded past its listen backlog
+    /// (whose overflow the kernel drops).
+    #[arg(long, default_value_t = 2_048)]
+    max_pending: u64,
     /// Seconds the connect phase may take; then the run goes on with what opened, and says why
     /// the rest did not.
     #[arg(long, default_value_t = 120.0)]

@@ -23,6 +23,8 @@ pub(crate) struct Progress {
     pub(crate) dial_failed: AtomicU64,
     /// Pings from the server, answered with pongs.
     pub(crate) pings: AtomicU64,
+    /// Connections that opened and have closed since.
+    pub(crate) ended: AtomicU64,
 }
 
 impl Progress {
@@ -30,6 +32,7 @@ impl Progress {
         self.open.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn closed(&self) {
+        self.ended.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
     pub(crate) fn error(&self) {

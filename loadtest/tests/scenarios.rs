@@ -246,7 +246,7 @@ fn a_stalled_connect_phase_says_what_it_waits_for() {
     ]);
     assert!(
         r.stderr.contains("5 upgrades sent with no answer")
-            && r.stderr.contains("does not answer the upgrade"),
+            && r.stderr.contains("does not answer these upgrades"),
         "{}",
         r.stderr
     );
@@ -329,6 +329,21 @@ fn after_churn_the_server_holds_time_wait_not_the_generator() {
     // RFC 6455 §7.1.1: the server closes TCP first, so TIME_WAIT stays with it. A generator that
     // closed right after its close frame kept every TIME_WAIT itself and ran out of ports at
     // high churn rates (13.7k client-side against 192 server-side in one run).
+    // The kernel keeps at most tcp_max_tw_buckets TIME_WAIT sockets and destroys the rest at
+    // once: with the table nearly full (after a million-connection run, for a minute), there
+    // is nothing to count.
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let max_tw: u64 = read("/proc/sys/net/ipv4/tcp_max_tw_buckets").trim().parse().unwrap_or(0);
+    let tw_now: u64 = read("/proc/net/sockstat")
+        .split_whitespace()
+        .skip_while(|w| *w != "tw")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if tw_now + 10_000 > max_tw {
+        eprintln!("SKIPPED: the TIME_WAIT table is nearly full ({tw_now} of {max_tw})");
+        return;
+    }
     let s = server();
     let port = s.local_addr().port();
     let url = format!("ws://{}/echo", s.local_addr());
