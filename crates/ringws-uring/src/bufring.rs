@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 /// unregistered) first, so the kernel never writes into unmapped memory. The owner declares the
 /// ring before this field.
 #[derive(Debug)]
-pub struct BufRing {
+pub(crate) struct BufRing {
     /// `entries` ring entries, page-aligned (mmap), registered under `bgid`. Invariant: valid for
     /// reads and writes until `Drop`.
     ring: NonNull<BufRingEntry>,
@@ -40,7 +40,6 @@ pub struct BufRing {
     /// bundle receive names its first buffer only, and the rest follow in ring order.
     bid_at: Vec<u16>,
     pos_of: Vec<u16>,
-    bgid: u16,
 }
 
 impl BufRing {
@@ -49,7 +48,7 @@ impl BufRing {
     ///
     /// # Errors
     /// `entries` not a power of two or over 32768; mmap or registration failing.
-    pub fn new(uring: &IoUring, bgid: u16, entries: u16, buf_size: u32) -> io::Result<Self> {
+    pub(crate) fn new(uring: &IoUring, bgid: u16, entries: u16, buf_size: u32) -> io::Result<Self> {
         if !entries.is_power_of_two() || entries > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -78,7 +77,6 @@ impl BufRing {
             held_count: usize::from(entries),
             bid_at: vec![0; usize::from(entries)],
             pos_of: vec![0; usize::from(entries)],
-            bgid,
         };
         // SAFETY: `ring` is page-aligned (mmap) and holds `entries` entries that stay mapped
         // until `Drop`, which runs only after the owner has dropped the IoUring (see type docs).
@@ -97,24 +95,14 @@ impl BufRing {
         Ok(this)
     }
 
-    /// The buffer group id to name in receive operations.
-    pub fn bgid(&self) -> u16 {
-        self.bgid
-    }
-
-    /// The size of each buffer.
-    pub fn buf_size(&self) -> u32 {
-        self.buf_size
-    }
-
     /// How many buffers the driver holds (lent by the kernel, not yet recycled).
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held_count
     }
 
     /// Takes the buffer a completion named, with the `len` bytes the kernel wrote. `None` if the
     /// id is out of range or already held (which a correct kernel never does).
-    pub fn take(&mut self, bid: u16, len: usize) -> Option<&mut [u8]> {
+    pub(crate) fn take(&mut self, bid: u16, len: usize) -> Option<&mut [u8]> {
         let slot = self.held.get_mut(usize::from(bid))?;
         if *slot || len > self.buf_size as usize {
             return None;
@@ -134,7 +122,7 @@ impl BufRing {
     /// The buffers a receive of `len` bytes starting in buffer `first` filled, with their
     /// lengths, in order: one for a plain receive, several for a bundle (the kernel fills whole
     /// buffers in ring order). Appended to `out`; read them all before recycling any.
-    pub fn pieces(&self, first: u16, len: usize, out: &mut Vec<(u16, usize)>) {
+    pub(crate) fn pieces(&self, first: u16, len: usize, out: &mut Vec<(u16, usize)>) {
         let size = self.buf_size as usize;
         let start = usize::from(self.pos_of.get(usize::from(first)).copied().unwrap_or(0));
         let mask = usize::from(self.entries - 1);
@@ -151,7 +139,7 @@ impl BufRing {
 
     /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]). Ignores an id
     /// that is not held.
-    pub fn recycle(&mut self, bid: u16) {
+    pub(crate) fn recycle(&mut self, bid: u16) {
         let Some(slot) = self.held.get_mut(usize::from(bid)) else { return };
         if !*slot {
             return;
@@ -176,14 +164,14 @@ impl BufRing {
     /// Gives back a buffer that a completion lent and nobody read (its connection was gone):
     /// `recycle` alone ignores it, since it only takes back what `take` handed out, and the
     /// buffer would never return to the kernel.
-    pub fn release_unread(&mut self, bid: u16) {
+    pub(crate) fn release_unread(&mut self, bid: u16) {
         if self.take(bid, 0).is_some() {
             self.recycle(bid);
         }
     }
 
     /// Publishes recycled buffers to the kernel.
-    pub fn publish(&mut self) {
+    pub(crate) fn publish(&mut self) {
         // SAFETY: `ring` points at entry 0 of the mapped, initialised ring (the function's
         // requirement); it only computes the address of the tail field.
         let tail = unsafe { BufRingEntry::tail(self.ring.as_ptr()) };

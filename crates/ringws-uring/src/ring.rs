@@ -62,7 +62,7 @@ impl Default for RingConfig {
 /// When io_uring itself is unavailable, the error names the likely cause (disabled by sysctl,
 /// blocked by a seccomp profile, kernel too old) and what to do. A kernel that has io_uring but
 /// lacks a required opcode is reported by [`Features::missing`].
-pub fn build(config: &RingConfig) -> io::Result<(IoUring, Features)> {
+pub(crate) fn build(config: &RingConfig) -> io::Result<(IoUring, Features)> {
     let mut features = Features::default();
     let fast = config.defer_taskrun.then(|| {
         IoUring::builder()

@@ -11,7 +11,7 @@ const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
 
 /// The largest direct-descriptor index a slot can name.
-pub const MAX_INDEX: u32 = INDEX_MASK as u32;
+pub(crate) const MAX_INDEX: u32 = INDEX_MASK as u32;
 
 /// The layout both ids share: a tag (worker or op kind) 8 bits, ring 8 bits, generation 24 bits,
 /// index 24 bits, high to low.
@@ -104,7 +104,7 @@ impl fmt::Display for ConnId {
 /// What an in-flight operation is, recovered from its completion's `user_data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum OpKind {
+pub(crate) enum OpKind {
     /// Multishot accept on the worker's listener.
     Accept = 1,
     /// Multishot receive with buffer selection.
@@ -162,41 +162,41 @@ impl OpKind {
 
 /// The `user_data` of a submission: kind 8 bits, ring 8 bits, generation 24 bits, index 24 bits.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct UserData(u64);
+pub(crate) struct UserData(u64);
 
 impl UserData {
     /// Packs an operation on a connection slot (or `index` 0 / generation 0 for ring-wide ops).
-    pub fn new(kind: OpKind, ring: u8, generation: u32, index: u32) -> Self {
+    pub(crate) fn new(kind: OpKind, ring: u8, generation: u32, index: u32) -> Self {
         Self(pack(kind as u8, ring, generation, index))
     }
 
     /// The operation kind; `None` for a value this driver never submitted.
-    pub fn kind(self) -> Option<OpKind> {
+    pub(crate) fn kind(self) -> Option<OpKind> {
         OpKind::from_u8(tag_of(self.0))
     }
 
     /// The ring within the worker.
-    pub fn ring(self) -> u8 {
+    pub(crate) fn ring(self) -> u8 {
         ring_of(self.0)
     }
 
     /// The generation of the slot when the op was submitted.
-    pub fn generation(self) -> u32 {
+    pub(crate) fn generation(self) -> u32 {
         generation_of(self.0)
     }
 
     /// The slot index.
-    pub fn index(self) -> u32 {
+    pub(crate) fn index(self) -> u32 {
         index_of(self.0)
     }
 
     /// The raw value for the SQE.
-    pub fn to_u64(self) -> u64 {
+    pub(crate) fn to_u64(self) -> u64 {
         self.0
     }
 
     /// From a CQE's `user_data`.
-    pub fn from_u64(raw: u64) -> Self {
+    pub(crate) fn from_u64(raw: u64) -> Self {
         Self(raw)
     }
 }

@@ -17,7 +17,7 @@ pub(crate) const MIN_TICK: Duration = Duration::from_micros(10);
 
 /// A timer wheel with a fixed tick.
 #[derive(Debug)]
-pub struct TimerWheel {
+pub(crate) struct TimerWheel {
     start: Instant,
     tick: Duration,
     /// The next tick to process.
@@ -28,24 +28,26 @@ pub struct TimerWheel {
 
 impl TimerWheel {
     /// A wheel whose ticks are `tick` long, starting now.
-    pub fn new(tick: Duration) -> Self {
+    pub(crate) fn new(tick: Duration) -> Self {
         Self::starting_at(Instant::now(), tick)
     }
 
     /// A wheel with an explicit start time (for tests).
-    pub fn starting_at(start: Instant, tick: Duration) -> Self {
+    pub(crate) fn starting_at(start: Instant, tick: Duration) -> Self {
         // Finer than this and the wheel's own waits would cost more than they resolve.
         let tick = tick.max(MIN_TICK);
         Self { start, tick, next_tick: 0, slots: vec![Vec::new(); SLOTS], len: 0 }
     }
 
     /// The number of pending timers.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no timer is pending.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -55,7 +57,7 @@ impl TimerWheel {
     }
 
     /// Schedules `key` to fire at or after `at`: at the first tick boundary not before it.
-    pub fn insert(&mut self, at: Instant, key: u64) {
+    pub(crate) fn insert(&mut self, at: Instant, key: u64) {
         let since = at.saturating_duration_since(self.start).as_nanos();
         let tick = (since.div_ceil(self.tick.as_nanos()) as u64).max(self.next_tick);
         self.slots[(tick as usize) % SLOTS].push((tick, key));
@@ -63,7 +65,7 @@ impl TimerWheel {
     }
 
     /// How long to wait before the next tick is due, or `None` when nothing is pending.
-    pub fn next_wait(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn next_wait(&self, now: Instant) -> Option<Duration> {
         if self.len == 0 {
             return None;
         }
@@ -76,7 +78,7 @@ impl TimerWheel {
     }
 
     /// Fires every timer due by `now`, in tick order, calling `fire(key)` for each.
-    pub fn advance(&mut self, now: Instant, mut fire: impl FnMut(u64)) {
+    pub(crate) fn advance(&mut self, now: Instant, mut fire: impl FnMut(u64)) {
         let now_tick = self.tick_of(now);
         // Never scan more than one rotation: every slot is visited once.
         let last = now_tick.min(self.next_tick + SLOTS as u64 - 1);

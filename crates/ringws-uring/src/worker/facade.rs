@@ -1,0 +1,129 @@
+//! `Io`: what a handler may do with its worker.
+
+use super::prelude::*;
+
+/// The handler's access to its worker: send, close, timers, messages.
+pub struct Io<'a, M> {
+    pub(super) core: &'a mut Core<M>,
+}
+
+impl<M> std::fmt::Debug for Io<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Io").field("worker", &self.core.id).finish()
+    }
+}
+
+impl<M: Send + 'static> Io<'_, M> {
+    /// This worker's index.
+    pub fn worker(&self) -> usize {
+        usize::from(self.core.id)
+    }
+
+    /// The time at the start of this loop turn (cheaper than `Instant::now`).
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// The size of a receive buffer: the most bytes one `on_data` call can carry.
+    pub fn buf_size(&self) -> usize {
+        self.core.buf_size as usize
+    }
+
+    /// Queues `chunk` on `conn`; it leaves with the batched sends at the end of this turn.
+    /// Returns the bytes now buffered for `conn`, or `None` if `conn` is closed or closing.
+    pub fn send(&mut self, conn: ConnId, chunk: Chunk) -> Option<usize> {
+        self.core.send(conn, chunk)
+    }
+
+    /// Queues several chunks that must leave together and in order (a header and its payload).
+    pub fn send_all(
+        &mut self,
+        conn: ConnId,
+        chunks: impl IntoIterator<Item = Chunk>,
+    ) -> Option<usize> {
+        let mut buffered = None;
+        for c in chunks {
+            buffered = Some(self.core.send(conn, c)?);
+        }
+        buffered
+    }
+
+    /// Queues a shared payload.
+    pub fn send_bytes(&mut self, conn: ConnId, bytes: Bytes) -> Option<usize> {
+        self.core.send(conn, Chunk::Shared(bytes))
+    }
+
+    /// Bytes queued or in flight for `conn` (0 if it is gone).
+    pub fn buffered(&self, conn: ConnId) -> usize {
+        self.core.conn(conn).map_or(0, |c| c.buffered)
+    }
+
+    /// Whether `conn` is open and not closing.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.core.conn(conn).is_some_and(|c| c.open && c.closing == Closing::Open)
+    }
+
+    /// Shuts down the write side of `conn` (a FIN) once everything queued has been sent, and
+    /// keeps receiving until the peer closes. Sends after this are refused.
+    pub fn shutdown_write(&mut self, conn: ConnId) {
+        self.core.shutdown_write(conn);
+    }
+
+    /// A shorter-lived `Io` for passing on while this one stays usable afterwards.
+    pub fn reborrow(&mut self) -> Io<'_, M> {
+        Io { core: &mut *self.core }
+    }
+
+    /// Closes `conn` once everything queued has been sent.
+    pub fn close(&mut self, conn: ConnId) {
+        self.core.close(conn, false);
+    }
+
+    /// Closes `conn` now, dropping what is queued.
+    pub fn abort(&mut self, conn: ConnId) {
+        self.core.close(conn, true);
+    }
+
+    /// Calls `on_timer(key)` at or after `at` (to the wheel's tick).
+    pub fn set_timer(&mut self, at: Instant, key: u64) {
+        self.core.timers.insert(at, key);
+    }
+
+    /// Sends `msg` to `worker`'s `on_message` (this worker included).
+    pub fn post(&mut self, worker: usize, msg: M) {
+        self.core.post(worker, Envelope::User(msg));
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.core.boxes.len()
+    }
+
+    /// Stops accepting, closes every connection (gracefully, giving queued data until
+    /// `grace` to leave), and ends the worker when none is left.
+    pub fn shutdown(&mut self, grace: Duration) {
+        self.core.begin_shutdown(grace);
+    }
+
+    /// Opens a TCP connection to `dest` (from `source` if given, a local address in
+    /// 127.0.0.0/8 say, to spread many connections over source addresses) into a direct
+    /// descriptor; [`Handler::on_connect`] reports the result with `tag`.
+    pub fn connect(
+        &mut self,
+        dest: std::net::SocketAddr,
+        source: Option<std::net::IpAddr>,
+        tag: u64,
+    ) {
+        self.core.dial(dest, source, tag);
+    }
+
+    /// Outgoing connections still being set up.
+    pub fn dials_in_flight(&self) -> usize {
+        self.core.dials.len() - self.core.free_dials.len()
+    }
+
+    /// Every open connection of this worker.
+    pub fn connections(&self) -> Vec<ConnId> {
+        self.core.open_ids()
+    }
+}
