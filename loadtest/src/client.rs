@@ -358,11 +358,20 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         }
     }
 
-    fn on_close(&mut self, io: &mut Io<'_, ()>, id: ConnId, _cause: &CloseCause) {
+    fn on_close(&mut self, io: &mut Io<'_, ()>, id: ConnId, cause: &CloseCause) {
         let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
         let opened = !matches!(conn.state, State::Handshake { .. });
         if opened {
             self.shared.progress.closed();
+            // Who ended an open connection, when the tool did not ask for it.
+            if !conn.close_sent {
+                let progress = &self.shared.progress;
+                Progress::bump(match cause {
+                    CloseCause::Local => &progress.ended_locally,
+                    CloseCause::PeerClosed => &progress.ended_by_peer,
+                    CloseCause::Error(_) => &progress.ended_by_error,
+                });
+            }
         } else {
             self.shared.progress.error();
         }

@@ -120,6 +120,13 @@ where
     let server = server_mark.zip(common.server_pid).and_then(|(m, pid)| m.since(pid));
     let rss_after = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
     let open_at_end = progress.open.load(Ordering::Relaxed);
+    // Before the shutdown, which closes every connection on purpose.
+    let unasked = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (by_peer, by_error, locally) = (
+        unasked(&progress.ended_by_peer),
+        unasked(&progress.ended_by_error),
+        unasked(&progress.ended_locally),
+    );
     if plan.tail {
         wait_for_tail(progress);
     }
@@ -172,6 +179,12 @@ where
             rss_kib_before: rss_before,
             rss_kib_after: rss_after,
         });
+    }
+    if by_peer + by_error + locally > 0 {
+        report.notes.push(format!(
+            "open connections that ended unasked: {by_peer} closed by the server, {by_error} by \
+             a socket error, {locally} by this tool on a protocol error"
+        ));
     }
     if report.tool_cpu_percent > 90.0 {
         let warning = format!(

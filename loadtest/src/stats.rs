@@ -25,6 +25,11 @@ pub(crate) struct Progress {
     pub(crate) pings: AtomicU64,
     /// Connections that opened and have closed since.
     pub(crate) ended: AtomicU64,
+    /// Open connections that ended without the tool closing them: by the server (EOF), by a
+    /// socket error (reset), or closed by this side (a protocol error in what the server sent).
+    pub(crate) ended_by_peer: AtomicU64,
+    pub(crate) ended_by_error: AtomicU64,
+    pub(crate) ended_locally: AtomicU64,
 }
 
 impl Progress {
