@@ -16,7 +16,6 @@ use ringws_proto::handshake::{self, Request};
 use ringws_proto::{CloseCode, CloseFrame, FrameDecoder, MessageAssembler, OpCode, Role};
 use ringws_uring::{CloseCause, ConnId, Io};
 use std::any::Any;
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,6 +27,7 @@ use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route, deliver};
+use crate::table::ConnTable;
 use crate::websocket::{Control, close_with_deadline, send_close, send_frame};
 use ringws_uring::Chunk;
 
@@ -110,7 +110,7 @@ const CODEC_POOL: usize = 4096;
 pub(crate) struct Engine {
     shared: Arc<Shared>,
     routes: Vec<Box<dyn Route>>,
-    conns: HashMap<u64, Conn>,
+    conns: ConnTable<Conn>,
     /// Boxed: a codec moves between the pool and a connection as one pointer.
     #[allow(clippy::vec_box)]
     codecs: Vec<Box<Codec>>,
@@ -126,7 +126,7 @@ impl Engine {
         Self {
             shared,
             routes,
-            conns: HashMap::new(),
+            conns: ConnTable::new(),
             codecs: Vec::new(),
             pubsub: PubSub::default(),
             slow: Vec::new(),
@@ -144,7 +144,7 @@ impl Engine {
     }
 
     fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Handshake(buf) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
         let limits = &self.shared.limits;
         let request = match handshake::parse_request(&buf, limits.max_header_bytes) {
@@ -222,7 +222,7 @@ impl Engine {
         handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
-        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+        if let Some(conn) = self.conns.get_mut(id) {
             conn.phase = Phase::Open { route, data };
             let options = shared.routes[route].options;
             conn.ctl.max_backpressure =
@@ -234,7 +234,7 @@ impl Engine {
 
     fn open(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, mut rest: Vec<u8>) {
         let now = io.now();
-        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+        if let Some(conn) = self.conns.get_mut(id) {
             conn.ctl.last_seen = now;
             io.set_timer(now + self.shared.limits.idle_timeout / 2, id.to_u64());
         }
@@ -248,13 +248,13 @@ impl Engine {
     fn answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
         io.send_bytes(id, Bytes::from(out));
         io.close(id);
-        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+        if let Some(conn) = self.conns.get_mut(id) {
             conn.phase = Phase::Done;
         }
     }
 
     fn event(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, event: Event<'_>) {
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { data, .. } = &mut conn.phase else { return };
         let ctx = Ctx {
             io: io.reborrow(),
@@ -273,7 +273,7 @@ impl Engine {
     /// (the handler's own state may be half updated; `docs/architecture.md` says what that means).
     fn fail_panicked(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
         let timeout = self.shared.limits.close_timeout;
-        if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
+        if let Some(conn) = self.conns.get_mut(id) {
             conn.ctl.failed = true;
             let code = CloseCode::INTERNAL_ERROR;
             close_with_deadline(io, id, &mut conn.ctl, code, "internal error", timeout);
@@ -307,7 +307,7 @@ impl Engine {
             if Some(key) == publish.skip {
                 continue;
             }
-            let Some(conn) = self.conns.get_mut(&key) else { continue };
+            let Some(conn) = self.conns.get_mut(ConnId::from_u64(key)) else { continue };
             let ctl = &mut conn.ctl;
             if !ctl.close.can_send() {
                 continue;
@@ -329,7 +329,7 @@ impl Engine {
     /// A subscriber over its backpressure limit: tell its handler (drop), or close it (1008).
     fn slow_consumer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: usize) {
         let timeout = self.shared.limits.close_timeout;
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { route, .. } = conn.phase else { return };
         match conn.ctl.slow_consumer {
             SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
@@ -342,7 +342,7 @@ impl Engine {
 
     /// Decodes frames from `bytes` and dispatches what they hold.
     fn frames(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: &mut [u8]) {
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { route, data } = &mut conn.phase else { return };
         let route = *route;
         let handler = &mut self.routes[route];
@@ -431,7 +431,7 @@ impl Engine {
         lost_sync: bool,
     ) {
         self.warn(io.now(), id, "protocol error", error);
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         let ctl = &mut conn.ctl;
         let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
         let reason = error.to_string();
@@ -449,7 +449,7 @@ impl Engine {
     fn on_timer_for(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
         let limits = &self.shared.limits;
         let now = io.now();
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         match conn.phase {
             Phase::Handshake(_) => {
                 if now.duration_since(conn.opened) >= limits.handshake_timeout {
@@ -533,11 +533,11 @@ impl ringws_uring::Handler for Engine {
         io.set_timer(now + limits.handshake_timeout, conn.to_u64());
         let phase = Phase::Handshake(Vec::new());
         let conn_state = Conn { phase, opened: now, codec: None, lost_sync: false, ctl };
-        self.conns.insert(conn.to_u64(), conn_state);
+        self.conns.insert(conn, conn_state);
     }
 
     fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
-        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         conn.ctl.last_seen = io.now();
         match &mut conn.phase {
             Phase::Handshake(buf) => {
@@ -551,7 +551,7 @@ impl ringws_uring::Handler for Engine {
     }
 
     fn on_drain(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
-        let route = match self.conns.get(&id.to_u64()).map(|c| &c.phase) {
+        let route = match self.conns.get(id).map(|c| &c.phase) {
             Some(Phase::Open { route, .. }) => *route,
             _ => return,
         };
@@ -560,7 +560,7 @@ impl ringws_uring::Handler for Engine {
     }
 
     fn on_close(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
-        let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
+        let Some(conn) = self.conns.remove(id) else { return };
         for topic in &conn.ctl.subscriptions {
             if self.pubsub.unsubscribe(topic, id.to_u64()) {
                 self.shared.counts.add(topic, -1);
@@ -591,20 +591,15 @@ impl ringws_uring::Handler for Engine {
                 self.fan_out(io, &publish);
             }
             EngineMsg::Send { conn, opcode, payload } => {
-                let open = self
-                    .conns
-                    .get(&conn.to_u64())
-                    .filter(|c| matches!(c.phase, Phase::Open { .. }));
+                let open = self.conns.get(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
                 if let Some(c) = open {
                     let _ = send_frame(io, conn, &c.ctl, opcode, &[], Some(payload));
                 }
             }
             EngineMsg::Close { conn, code, reason } => {
                 let timeout = self.shared.limits.close_timeout;
-                let open = self
-                    .conns
-                    .get_mut(&conn.to_u64())
-                    .filter(|c| matches!(c.phase, Phase::Open { .. }));
+                let open =
+                    self.conns.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
                 if let Some(c) = open {
                     close_with_deadline(io, conn, &mut c.ctl, CloseCode(code), &reason, timeout);
                 }
@@ -614,15 +609,10 @@ impl ringws_uring::Handler for Engine {
     }
 
     fn on_shutdown(&mut self, io: &mut Io<'_, EngineMsg>) {
-        for (&key, conn) in self.conns.iter_mut() {
+        let worker = io.worker() as u8;
+        for (id, conn) in self.conns.iter_mut(worker) {
             if matches!(conn.phase, Phase::Open { .. }) {
-                send_close(
-                    io,
-                    ConnId::from_u64(key),
-                    &mut conn.ctl,
-                    CloseCode::GOING_AWAY,
-                    "server shutting down",
-                );
+                send_close(io, id, &mut conn.ctl, CloseCode::GOING_AWAY, "server shutting down");
             }
         }
         io.shutdown(self.shared.limits.close_timeout);

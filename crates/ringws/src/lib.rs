@@ -22,6 +22,7 @@ mod handler;
 mod log;
 mod pubsub;
 mod route;
+mod table;
 mod websocket;
 
 pub use app::{App, Server, ServerHandle};
