@@ -65,10 +65,16 @@ impl Default for RingConfig {
 pub(crate) fn build(config: &RingConfig) -> io::Result<(IoUring, Features)> {
     let mut features = Features::default();
     let fast = config.defer_taskrun.then(|| {
+        // TASKRUN_FLAG: the kernel flags the ring when deferred completion work is waiting, so
+        // an enter that waits for nothing (the loop has work in hand) still carries GETEVENTS
+        // and runs it. Without it, a loop that always has work pending elsewhere never lets
+        // this ring's completions out: in a million-connection run the load generator's home
+        // ring went 40 s without a receive, and the server closed its 18,900 connections.
         IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_coop_taskrun()
+            .setup_taskrun_flag()
             .setup_submit_all()
             .setup_cqsize(config.cq_entries)
             .build(config.entries)
@@ -82,6 +88,7 @@ pub(crate) fn build(config: &RingConfig) -> io::Result<(IoUring, Features)> {
             let coop = IoUring::builder()
                 .setup_single_issuer()
                 .setup_coop_taskrun()
+                .setup_taskrun_flag()
                 .setup_submit_all()
                 .setup_cqsize(config.cq_entries)
                 .build(config.entries);

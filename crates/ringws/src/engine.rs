@@ -475,7 +475,10 @@ impl Engine {
                 let idle = now.duration_since(ctl.last_seen);
                 if idle >= limits.idle_timeout {
                     // Silent through a whole idle timeout, ping included: the peer is gone.
+                    let pinged = ctl.ping_outstanding;
                     io.abort(id);
+                    let why = format!("{idle:.1?} without a byte (ping sent: {pinged})");
+                    self.warn(now, id, "idle timeout", &why);
                     return;
                 }
                 let half = limits.idle_timeout / 2;
