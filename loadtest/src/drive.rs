@@ -121,11 +121,11 @@ where
     let rss_after = common.server_pid.and_then(procfs::rss_kib).unwrap_or(0);
     let open_at_end = progress.open.load(Ordering::Relaxed);
     // Before the shutdown, which closes every connection on purpose.
-    let unasked = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let read = Progress::read;
     let (by_peer, by_error, locally) = (
-        unasked(&progress.ended_by_peer),
-        unasked(&progress.ended_by_error),
-        unasked(&progress.ended_locally),
+        read(&progress.ended_by_peer),
+        read(&progress.ended_by_error),
+        read(&progress.ended_locally),
     );
     if plan.tail {
         wait_for_tail(progress);
@@ -224,8 +224,8 @@ fn connect_phase(
     let (mut last_seen, mut last_move, mut last_said) = (u64::MAX, start, start);
     // Opened, failed, or opened and already closed again: none of them is waited for.
     let settled = || {
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        load(&progress.open) + load(&progress.errors) + load(&progress.ended)
+        let read = Progress::read;
+        read(&progress.open) + read(&progress.errors) + read(&progress.ended)
     };
     while settled() < connections {
         let now = Instant::now();
@@ -262,7 +262,7 @@ fn connect_phase(
 
 /// Where the connections stand, and the likely reason for the wait.
 pub(crate) fn stall(progress: &Progress, connections: u64, target: &Target) -> String {
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let load = Progress::read;
     let (open, errors, ended) =
         (load(&progress.open), load(&progress.errors), load(&progress.ended));
     let (dialed, connected, dial_failed) =

@@ -46,6 +46,11 @@ impl Progress {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The value of one of these counters now.
+    pub(crate) fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 /// The unit latencies are recorded in, and so the resolution of every latency reported.

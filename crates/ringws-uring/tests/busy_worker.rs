@@ -6,19 +6,12 @@
 
 mod common;
 
-use common::{config, start, wait_until};
+use common::{config, set_nofile, start, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn set_nofile(soft: u64) {
-    let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-    // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-}
 
 #[test]
 fn the_home_ring_is_served_while_another_ring_is_busy() {

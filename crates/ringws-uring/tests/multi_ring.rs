@@ -4,17 +4,10 @@
 
 mod common;
 
-use common::{Event, config, shutdown_clean, start, wait_until};
+use common::{Event, config, set_nofile, shutdown_clean, start, wait_until};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-
-fn set_nofile(soft: u64) {
-    let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-    // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-}
 
 #[test]
 fn a_worker_spreads_connections_over_several_rings() {

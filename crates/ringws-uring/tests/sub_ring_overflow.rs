@@ -3,17 +3,10 @@
 
 mod common;
 
-use common::{config, shutdown_clean, start, wait_until};
+use common::{config, set_nofile, shutdown_clean, start, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn set_nofile(soft: u64) {
-    let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-    // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-}
 
 #[test]
 fn every_ring_serves_a_burst_larger_than_its_completion_queue() {

@@ -121,3 +121,11 @@ pub(crate) fn shutdown_clean(server: Server<Msg>) {
         assert_eq!(r.ops_in_flight, 0, "no operation in flight: {r:?}");
     }
 }
+
+/// Sets the soft RLIMIT_NOFILE of this whole process (ring tables are sized from it at start).
+pub(crate) fn set_nofile(soft: u64) {
+    let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+}

@@ -1,0 +1,66 @@
+//! Publishes leaving this worker's subscribers: one shared frame each, with the slow-consumer
+//! policy for those over their backpressure limit.
+
+use super::*;
+
+impl Engine {
+    /// Fans out every publish queued by callbacks or received from other workers.
+    pub(super) fn flush_publishes(&mut self, io: &mut Io<'_, EngineMsg>) {
+        while !self.pubsub.outbox.is_empty() {
+            let batch = std::mem::take(&mut self.pubsub.outbox);
+            for publish in &batch {
+                if publish.local_origin {
+                    let (workers, me) = (io.workers(), io.worker());
+                    for worker in (0..workers).filter(|&w| w != me) {
+                        let msg = EngineMsg::Publish {
+                            topic: publish.topic.clone(),
+                            frame: publish.frame.clone(),
+                        };
+                        io.post(worker, msg);
+                    }
+                }
+                self.fan_out(io, publish);
+            }
+        }
+    }
+
+    /// Queues one publish for every local subscriber: a reference to the same frame each.
+    pub(super) fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
+        let mut slow = std::mem::take(&mut self.slow);
+        for key in self.pubsub.subscribers(&publish.topic) {
+            if Some(key) == publish.skip {
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(ConnId::from_u64(key)) else { continue };
+            let ctl = &mut conn.ctl;
+            if !ctl.close.can_send() {
+                continue;
+            }
+            let id = ConnId::from_u64(key);
+            if io.buffered(id) > ctl.max_backpressure {
+                ctl.dropped += 1;
+                slow.push((key, publish.frame.len()));
+                continue;
+            }
+            io.send(id, Chunk::Shared(publish.frame.clone()));
+        }
+        for (key, bytes) in slow.drain(..) {
+            self.slow_consumer(io, ConnId::from_u64(key), bytes);
+        }
+        self.slow = slow;
+    }
+
+    /// A subscriber over its backpressure limit: tell its handler (drop), or close it (1008).
+    pub(super) fn slow_consumer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: usize) {
+        let timeout = self.shared.limits.close_timeout;
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Phase::Open { route, .. } = conn.phase else { return };
+        match conn.ctl.slow_consumer {
+            SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
+            SlowConsumer::Close => {
+                let code = CloseCode::POLICY;
+                close_with_deadline(io, id, &mut conn.ctl, code, "slow consumer", timeout);
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The opening handshake: plain HTTP answers, refusals, and the upgrade to a WebSocket.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Phase::Handshake(buf) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
+        let limits = &self.shared.limits;
+        let request = match handshake::parse_request(&buf, limits.max_header_bytes) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                conn.phase = Phase::Handshake(buf);
+                return;
+            }
+            Err(e) => {
+                let mut out = Vec::new();
+                handshake::write_reject(&mut out, &e);
+                self.answer(io, id, out);
+                self.warn(io.now(), id, "bad request", &e);
+                return;
+            }
+        };
+        if !request.is_upgrade() {
+            let out = self.shared.plain_http(&request);
+            self.answer(io, id, out);
+            return;
+        }
+        match self.upgrade(io, id, &request) {
+            Ok(route) => {
+                let rest = buf[request.len()..].to_vec();
+                self.open(io, id, route, rest);
+            }
+            Err(out) => self.answer(io, id, out),
+        }
+    }
+
+    /// Validates the upgrade and asks the route; on success the 101 is queued and the
+    /// connection's phase is `Open`. On refusal, the HTTP answer to send.
+    pub(super) fn upgrade(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        request: &Request<'_>,
+    ) -> Result<usize, Vec<u8>> {
+        let shared = &self.shared;
+        let reply = |status: u16, body: &str| {
+            let mut out = Vec::new();
+            let headers = [("Connection", "close")];
+            handshake::write_response(
+                &mut out,
+                status,
+                &headers,
+                "text/plain; charset=utf-8",
+                body.as_bytes(),
+            );
+            out
+        };
+        let Some(route) = shared.route_of(request.path()) else {
+            return Err(reply(404, "no WebSocket endpoint at this path\n"));
+        };
+        let upgrade = request.websocket().map_err(|e| {
+            let mut out = Vec::new();
+            handshake::write_reject(&mut out, &e);
+            out
+        })?;
+        if !shared.origin_allowed(request.origin()) {
+            return Err(reply(403, "origin not allowed\n"));
+        }
+        if shared.open.load(Ordering::Relaxed) >= shared.limits.max_connections {
+            return Err(reply(503, "connection limit reached\n"));
+        }
+        let view = UpgradeRequest { request, upgrade: &upgrade };
+        let handler = &mut self.routes[route];
+        let (protocol, data) = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
+            .unwrap_or_else(|_| {
+                tracing::error!(peer = %id, "the handler panicked in on_upgrade: 500");
+                Err(crate::handler::Reject::new(500, "internal error"))
+            })
+            .map_err(|r| reply(r.status, &format!("{}\n", r.body)))?;
+        let mut out = Vec::with_capacity(160);
+        handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
+        io.send_bytes(id, Bytes::from(out));
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.phase = Phase::Open { route, data };
+            let options = shared.routes[route].options;
+            conn.ctl.max_backpressure =
+                options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
+            conn.ctl.slow_consumer = options.slow_consumer;
+        }
+        Ok(route)
+    }
+
+    pub(super) fn open(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        route: usize,
+        mut rest: Vec<u8>,
+    ) {
+        let now = io.now();
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.ctl.last_seen = now;
+            io.set_timer(now + self.shared.limits.idle_timeout / 2, id.to_u64());
+        }
+        self.event(io, id, route, Event::Open);
+        if !rest.is_empty() {
+            self.frames(io, id, &mut rest);
+        }
+    }
+
+    /// Sends a plain HTTP answer and closes once it is out.
+    pub(super) fn answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
+        io.send_bytes(id, Bytes::from(out));
+        io.close(id);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.phase = Phase::Done;
+        }
+    }
+}
