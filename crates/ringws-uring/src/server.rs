@@ -74,14 +74,14 @@ impl Default for Config {
 }
 
 /// Fails when another socket listens on `addr`. Our workers share the address through
-/// SO_REUSEPORT, which would also let any other process of this user join the group; a plain
-/// bind (which refuses to join one) shows whether someone is there first.
+/// SO_REUSEPORT, which would also let any other process of this user join the group; a bind
+/// without it (which refuses to join one, and never listens) shows whether someone is there.
 fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
     if addr.port() == 0 {
         return Ok(()); // a fresh port nobody holds
     }
-    match std::net::TcpListener::bind(addr) {
-        Ok(_probe) => Ok(()),
+    match sys::probe_bind(addr) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(

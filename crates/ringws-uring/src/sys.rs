@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The soft and hard limits on open files (RLIMIT_NOFILE).
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
@@ -52,6 +52,22 @@ pub fn allowed_cpus() -> Vec<usize> {
 /// A TCP listener with SO_REUSEADDR and SO_REUSEPORT set, so each worker binds its own on the same
 /// address and the kernel spreads connections over them.
 pub fn reuseport_listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+    let owned = bound_socket(addr, true)?;
+    // SAFETY: listen(2) on a bound socket we own.
+    if unsafe { libc::listen(owned.as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(owned)
+}
+
+/// Whether another socket listens on `addr`: a bind without SO_REUSEPORT fails with EADDRINUSE
+/// when one does. The probe never listens, so no client can connect to it meanwhile.
+pub(crate) fn probe_bind(addr: SocketAddr) -> io::Result<()> {
+    bound_socket(addr, false).map(drop)
+}
+
+/// A TCP socket with SO_REUSEADDR (and SO_REUSEPORT if asked) and TCP_NODELAY, bound to `addr`.
+fn bound_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket(2) call; the result is checked before use.
     let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
@@ -65,11 +81,13 @@ pub fn reuseport_listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd>
     // the clone), so no per-connection setsockopt is needed on the direct descriptors. Without
     // it, Nagle holds a second small message until the first is acknowledged, and a client's
     // delayed ACK makes that tens of milliseconds.
-    for (level, opt) in [
+    let options = [
         (libc::SOL_SOCKET, libc::SO_REUSEADDR),
-        (libc::SOL_SOCKET, libc::SO_REUSEPORT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY),
-    ] {
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+    ];
+    for (level, opt) in &options[..if reuse_port { 3 } else { 2 }] {
+        let (level, opt) = (*level, *opt);
         // SAFETY: `one` is a valid c_int for the length given.
         let rc = unsafe {
             libc::setsockopt(
@@ -90,16 +108,11 @@ pub fn reuseport_listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd>
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: listen(2) on a bound socket we own.
-    if unsafe { libc::listen(fd, backlog) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
     Ok(owned)
 }
 
 /// The address a socket is bound to.
 pub fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
-    use std::os::fd::AsRawFd;
     // SAFETY: an all-zero sockaddr_storage is valid; getsockname fills at most `len` bytes.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
