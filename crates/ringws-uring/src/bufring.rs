@@ -8,16 +8,23 @@
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 use std::io;
+use std::mem::offset_of;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 /// A registered provided-buffer ring.
 ///
-/// Drop order matters: the `IoUring` it is registered with must be dropped (or the group
-/// unregistered) first, so the kernel never writes into unmapped memory. The owner declares the
-/// ring before this field.
+/// It keeps its own descriptor of the io_uring it is registered with, so that dropping it
+/// unregisters the group before unmapping the buffers, whatever else still holds the ring open
+/// (a mailbox's duplicate, receives in flight): once unregistered, the kernel can pick no buffer
+/// from it, so it never writes into the unmapped memory. If unregistering fails, the memory is
+/// leaked rather than unmapped.
 #[derive(Debug)]
 pub(crate) struct BufRing {
+    /// A duplicate of the ring's descriptor, for unregistering at drop.
+    uring: OwnedFd,
+    bgid: u16,
     /// `entries` ring entries, page-aligned (mmap), registered under `bgid`. Invariant: valid for
     /// reads and writes until `Drop`.
     ring: NonNull<BufRingEntry>,
@@ -57,6 +64,7 @@ impl BufRing {
         }
         let ring_bytes = usize::from(entries) * size_of::<BufRingEntry>();
         let bufs_bytes = usize::from(entries) * buf_size as usize;
+        let uring_fd = dup(uring.as_raw_fd())?;
         let ring = map(ring_bytes)?;
         let bufs = match map(bufs_bytes) {
             Ok(b) => b,
@@ -66,6 +74,8 @@ impl BufRing {
             }
         };
         let mut this = Self {
+            uring: uring_fd,
+            bgid,
             ring: ring.cast(),
             ring_bytes,
             bufs,
@@ -79,7 +89,7 @@ impl BufRing {
             pos_of: vec![0; usize::from(entries)],
         };
         // SAFETY: `ring` is page-aligned (mmap) and holds `entries` entries that stay mapped
-        // until `Drop`, which runs only after the owner has dropped the IoUring (see type docs).
+        // until `Drop`, which unregisters the group before unmapping them (see type docs).
         unsafe {
             uring.submitter().register_buf_ring_with_flags(
                 ring.as_ptr() as u64,
@@ -149,15 +159,22 @@ impl BufRing {
         let index = usize::from(self.tail & (self.entries - 1));
         self.bid_at[index] = bid;
         self.pos_of[usize::from(bid)] = index as u16;
-        // SAFETY: `index < entries`, so the pointer stays inside the mapped ring.
-        let entry = unsafe { self.ring.as_ptr().add(index) };
-        // SAFETY: a valid entry of the mapped ring; the kernel only reads entries between its head
-        // and the published tail, and this one is past the published tail, so nothing aliases it.
-        let entry = unsafe { &mut *entry };
         // `bid < entries`, so the address is inside `bufs`.
-        entry.set_addr(self.bufs.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size));
-        entry.set_len(self.buf_size);
-        entry.set_bid(bid);
+        let addr = self.bufs.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size);
+        // `index < entries`, so this names an entry inside the mapped ring, aligned for it. It is
+        // written field by field through raw pointers, never a reference: entry 0's last field is
+        // the shared tail the kernel reads, so a `&mut` to that entry would claim exclusive access
+        // to memory the kernel reads concurrently, and the tail is not ours to write here.
+        let entry = self.ring.as_ptr().wrapping_add(index).cast::<u8>();
+        let field = |offset: usize| entry.wrapping_add(offset);
+        // The kernel reads only entries between its head and the published tail; this one is past
+        // the published tail, so no read of it is in progress.
+        // SAFETY: a field of a valid, aligned entry of the mapped ring, not being read (above).
+        unsafe { field(offset_of!(RawEntry, addr)).cast::<u64>().write(addr) };
+        // SAFETY: as above.
+        unsafe { field(offset_of!(RawEntry, len)).cast::<u32>().write(self.buf_size) };
+        // SAFETY: as above.
+        unsafe { field(offset_of!(RawEntry, bid)).cast::<u16>().write(bid) };
         self.tail = self.tail.wrapping_add(1);
     }
 
@@ -184,9 +201,69 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
+        if let Err(e) = unregister(&self.uring, self.bgid) {
+            // The kernel may still pick these buffers: leaking them is the only safe choice.
+            eprintln!(
+                "ringws-uring: unregistering a buffer ring failed ({e}); its memory is leaked"
+            );
+            return;
+        }
         unmap(self.ring.cast(), self.ring_bytes);
         unmap(self.bufs, self.bufs_bytes);
     }
+}
+
+/// The kernel's `struct io_uring_buf` (one ring entry); the `io-uring` crate's `BufRingEntry`
+/// is written only through `&mut`, which this module avoids (see `recycle`).
+#[repr(C)]
+struct RawEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    /// The ring's tail, in entry 0.
+    resv: u16,
+}
+
+/// The kernel's `struct io_uring_buf_reg`.
+#[repr(C)]
+struct BufReg {
+    ring_addr: u64,
+    ring_entries: u32,
+    bgid: u16,
+    flags: u16,
+    resv: [u64; 3],
+}
+
+const _: () = assert!(size_of::<RawEntry>() == size_of::<BufRingEntry>());
+const _: () = assert!(size_of::<BufReg>() == 40);
+
+/// IORING_UNREGISTER_PBUF_RING; done by hand because the `io-uring` crate offers it only
+/// through an `IoUring`, and the buffer ring must outlive (or not depend on) that value.
+fn unregister(uring: &OwnedFd, bgid: u16) -> io::Result<()> {
+    const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
+    let reg = BufReg { ring_addr: 0, ring_entries: 0, bgid, flags: 0, resv: [0; 3] };
+    // SAFETY: a register call on a descriptor we own, with a pointer to a live, initialised
+    // io_uring_buf_reg and a count of one; the kernel only reads it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            uring.as_raw_fd(),
+            IORING_UNREGISTER_PBUF_RING,
+            &reg as *const BufReg,
+            1,
+        )
+    };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn dup(fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller keeps open; the result is checked.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 fn map(len: usize) -> io::Result<NonNull<u8>> {
@@ -249,6 +326,24 @@ mod tests {
         a.write_all(b"two").unwrap();
         let (res, _) = recv_once(&mut ring, b.as_raw_fd());
         assert_eq!(res, 3, "the only buffer is back in the ring (not -ENOBUFS)");
-        drop(ring); // before the buffers, as the owner's field order guarantees
+        drop(ring);
+    }
+
+    #[test]
+    fn dropped_before_its_ring_it_unregisters_first() {
+        let mut ring = IoUring::new(8).unwrap();
+        let bufs = BufRing::new(&ring, 3, 2, 64).unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        drop(bufs); // the ring lives on, with the group gone
+        a.write_all(b"late").unwrap();
+        let entry = opcode::Recv::new(types::Fd(b.as_raw_fd()), std::ptr::null_mut(), 0)
+            .buf_group(3)
+            .build()
+            .flags(io_uring::squeue::Flags::BUFFER_SELECT);
+        // SAFETY: the receive names no memory of ours; its group is no longer registered.
+        unsafe { ring.submission().push(&entry).unwrap() };
+        ring.submit_and_wait(1).unwrap();
+        let res = ring.completion().next().unwrap().result();
+        assert_eq!(res, -libc::ENOBUFS, "no buffer can be picked from the dropped ring");
     }
 }

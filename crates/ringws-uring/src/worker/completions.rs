@@ -47,36 +47,35 @@ impl<H: Handler> Worker<H> {
             conn.recv_armed = false;
             conn.ops -= 1;
         }
-        let live = conn.open
-            && conn.closing != Closing::Teardown
-            && conn.closing != Closing::CloseSubmitted;
         let id = ConnId::new(self.core.id, r, ud.generation(), index);
+        let serving = |core: &Core<H::Message>| {
+            core.rings[usize::from(r)].conns[index as usize].life.serving()
+        };
         if res > 0 {
             for &(b, len) in &pieces {
                 let data = self.bufs[usize::from(r)].take(b, len);
                 // A handler may abort the connection on the first piece; the rest are dropped.
-                let closing = self.core.rings[usize::from(r)].conns[index as usize].closing;
-                let still = live && !matches!(closing, Closing::Teardown | Closing::CloseSubmitted);
-                if let Some(data) = data.filter(|_| still) {
+                if let Some(data) = data.filter(|_| serving(&self.core)) {
                     self.handler.on_data(&mut Io { core: &mut self.core }, id, data);
                 }
             }
             for &(b, _) in &pieces {
                 self.bufs[usize::from(r)].recycle(b);
             }
-            if !more && live {
+            if !more && serving(&self.core) {
                 self.core.rearm.push_back((r, index));
             }
         } else if res == 0 {
-            self.core.close_with(r, index, CloseCause::PeerClosed);
+            self.core.fail(r, index, Ended::PeerClosed);
         } else if -res == libc::ENOBUFS {
             self.core.counters.enobufs.fetch_add(1, Ordering::Relaxed);
-            if live {
+            if serving(&self.core) {
                 self.core.rearm.push_back((r, index));
             }
         } else if -res != libc::ECANCELED {
-            self.core.close_with(r, index, CloseCause::Error(io::Error::from_raw_os_error(-res)));
+            self.core.fail(r, index, Ended::Errno(-res));
         }
+        self.pieces = pieces;
         self.maybe_finish(r, index);
     }
 
@@ -88,48 +87,52 @@ impl<H: Handler> Worker<H> {
             return;
         };
         conn.ops -= 1;
-        let Some(mut op) = conn.inflight.take() else { return };
-        let mut drained = false;
+        let Some(out) = conn.out.as_deref_mut().filter(|o| o.sending) else { return };
+        out.sending = false;
+        out.iovecs.clear();
         if res >= 0 {
             let mut sent = res as usize;
-            conn.buffered -= sent.min(conn.buffered);
-            let mut rest = Vec::new();
-            for mut chunk in op.chunks.drain(..) {
-                if sent >= chunk.len() {
-                    sent -= chunk.len();
-                } else {
+            out.buffered -= sent.min(out.buffered);
+            // What the kernel did not take goes back to the front of the queue, in order.
+            let mut rest = out.chunks.len();
+            for (i, chunk) in out.chunks.iter_mut().enumerate() {
+                if sent < chunk.len() {
                     chunk.advance(sent);
-                    sent = 0;
-                    rest.push(chunk);
+                    rest = i;
+                    break;
+                }
+                sent -= chunk.len();
+            }
+            for chunk in out.chunks.drain(rest..).rev() {
+                out.queue.push_front(chunk);
+            }
+            out.chunks.clear();
+            if !conn.life.serving() {
+                out.queue.clear(); // torn down while this send was in flight
+                out.buffered = 0;
+            }
+            if !out.queue.is_empty() {
+                if !conn.in_dirty {
+                    conn.in_dirty = true;
+                    core.dirty.push((r, index));
+                }
+            } else {
+                let (life, step) = conn.life.flushed();
+                conn.life = life;
+                core.recycle_outbox(r, index);
+                core.take_step(r, index, step);
+                if step == Step::Drained {
+                    let id = ConnId::new(core.id, r, ud.generation(), index);
+                    self.handler.on_drain(&mut Io { core: &mut self.core }, id);
                 }
             }
-            for chunk in rest.into_iter().rev() {
-                conn.queue.push_front(chunk);
-            }
-            if conn.queue.is_empty() {
-                drained = true;
-            } else if !conn.in_dirty {
-                conn.in_dirty = true;
-                core.dirty.push((r, index));
-            }
         } else {
-            op.chunks.clear();
+            out.chunks.clear();
+            out.buffered = out.queue.iter().map(Chunk::len).sum();
             if -res != libc::ECANCELED {
-                core.close_with(r, index, CloseCause::Error(io::Error::from_raw_os_error(-res)));
+                core.fail(r, index, Ended::Errno(-res));
             }
-        }
-        op.iovecs.clear();
-        core.pool.push(op);
-        if drained {
-            let conn = &mut core.rings[usize::from(r)].conns[index as usize];
-            if conn.closing == Closing::AfterFlush {
-                core.teardown(r, index);
-            } else if conn.shut_write == ShutWrite::AfterFlush {
-                core.submit_shutdown(r, index);
-            } else if conn.closing == Closing::Open {
-                let id = ConnId::new(core.id, r, ud.generation(), index);
-                self.handler.on_drain(&mut Io { core: &mut self.core }, id);
-            }
+            core.recycle_outbox(r, index);
         }
         self.maybe_finish(r, index);
     }
@@ -139,10 +142,12 @@ impl<H: Handler> Worker<H> {
         let core = &mut self.core;
         let Some(conn) = core.slot_mut(r, ud) else { return };
         conn.ops -= 1;
-        conn.open = false;
-        conn.queue = VecDeque::new();
-        conn.buffered = 0;
-        let cause = conn.cause.take().unwrap_or(CloseCause::Local);
+        conn.life = Life::Free;
+        if let Some(out) = conn.out.as_deref_mut() {
+            out.queue.clear(); // nothing is in flight: the slot had no operation left
+        }
+        let cause = Ended::cause(conn.ended.take());
+        core.recycle_outbox(r, index);
         core.rings[usize::from(r)].slots.closed();
         core.counters.closed.fetch_add(1, Ordering::Release);
         let id = ConnId::new(core.id, r, ud.generation(), index);

@@ -7,6 +7,10 @@ use super::prelude::*;
 /// The most chunks one sendmsg carries; the rest wait for the next.
 const MAX_IOVECS: usize = 64;
 
+/// Outboxes kept for reuse: as many as connections with data in flight in a busy turn. Beyond,
+/// a finished outbox is freed (a fan-out to 100,000 subscribers needs one each for a moment).
+const OUTBOX_POOL: usize = 16_384;
+
 /// Extra enters per turn to run the home ring's deferred completion work while it is flagged.
 const MAX_TASKRUN_ENTERS: usize = 16;
 
@@ -35,9 +39,10 @@ pub(crate) struct Core<M> {
     /// at once, so re-arming more connections than there are buffers only burns CPU (measured:
     /// 100,000 subscribers over 512 buffers spent their time re-arming).
     pub(super) rearm_per_turn: usize,
-    /// Boxed so that a submitted msghdr never moves, whatever happens to the pool's vector.
+    /// Outboxes of connections that had nothing more to send, for reuse. Boxed: a connection's
+    /// outbox moves in and out as one pointer, and a submitted msghdr never moves.
     #[allow(clippy::vec_box)]
-    pub(super) pool: Vec<Box<SendOp>>,
+    pub(super) outboxes: Vec<Box<Outbox>>,
     pub(super) counters: Arc<Counters>,
     pub(super) shutdown_deadline: Option<Instant>,
     pub(super) now: Instant,
@@ -54,6 +59,8 @@ pub(crate) struct Core<M> {
 impl<M: Send + 'static> Core<M> {
     /// A new connection (accepted or dialed) in the slot of direct descriptor `index`: the next
     /// generation, fresh state, a multishot receive armed.
+    /// A new connection (accepted or dialed) in the slot of direct descriptor `index`: the next
+    /// generation, fresh state, a multishot receive armed.
     pub(super) fn open_slot(&mut self, r: u8, index: u32) -> ConnId {
         let ctx = &mut self.rings[usize::from(r)];
         if ctx.conns.len() <= index as usize {
@@ -61,12 +68,13 @@ impl<M: Send + 'static> Core<M> {
         }
         let conn = &mut ctx.conns[index as usize];
         let generation = next_generation(conn.generation);
-        *conn = Conn { generation, open: true, ..Conn::empty() };
+        *conn = Conn { generation, life: Life::Open(Write::Open), ..Conn::empty() };
         self.counters.accepted.fetch_add(1, Ordering::Release);
         self.arm_recv(r, index);
         ConnId::new(self.id, r, generation, index)
     }
 
+    /// The slot a completion names, if its connection is still the one in the slot.
     pub(super) fn slot_mut(&mut self, r: u8, ud: UserData) -> Option<&mut Conn> {
         let conn = self.rings.get_mut(usize::from(r))?.conns.get_mut(ud.index() as usize)?;
         (conn.generation == ud.generation()).then_some(conn)
@@ -77,22 +85,22 @@ impl<M: Send + 'static> Core<M> {
             return None;
         }
         let conn = self.rings.get(usize::from(id.ring()))?.conns.get(id.index() as usize)?;
-        (conn.open && conn.generation == id.generation()).then_some(conn)
+        (conn.life != Life::Free && conn.generation == id.generation()).then_some(conn)
     }
 
-    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         if id.worker() != self.id {
             return None;
         }
         let conn = self.rings.get_mut(usize::from(id.ring()))?.conns.get_mut(id.index() as usize)?;
-        (conn.open && conn.generation == id.generation()).then_some(conn)
+        (conn.life != Life::Free && conn.generation == id.generation()).then_some(conn)
     }
 
     pub(super) fn open_ids(&self) -> Vec<ConnId> {
         let mut ids = Vec::new();
         for (r, ctx) in self.rings.iter().enumerate() {
             for (i, c) in ctx.conns.iter().enumerate() {
-                if c.open && c.closing == Closing::Open {
+                if matches!(c.life, Life::Open(_)) {
                     ids.push(ConnId::new(self.id, r as u8, c.generation, i as u32));
                 }
             }
@@ -101,135 +109,153 @@ impl<M: Send + 'static> Core<M> {
     }
 
     pub(super) fn send(&mut self, id: ConnId, chunk: Chunk) -> Option<usize> {
-        let conn = self.conn_mut(id)?;
-        if conn.closing != Closing::Open || conn.shut_write != ShutWrite::No {
+        let (r, index) = (id.ring(), id.index());
+        if !self.conn(id)?.life.can_send() {
             return None;
         }
-        conn.buffered += chunk.len();
-        conn.queue.push_back(chunk);
-        let buffered = conn.buffered;
+        let conn = &mut self.rings[usize::from(r)].conns[index as usize];
+        let out = conn.out.get_or_insert_with(|| self.outboxes.pop().unwrap_or_else(Outbox::new));
+        out.buffered += chunk.len();
+        out.queue.push_back(chunk);
+        let buffered = out.buffered;
         if !conn.in_dirty {
             conn.in_dirty = true;
-            self.dirty.push((id.ring(), id.index()));
+            self.dirty.push((r, index));
         }
         Some(buffered)
     }
 
+    /// Takes back an outbox with nothing left in it, for the next connection that sends.
+    pub(super) fn recycle_outbox(&mut self, r: u8, index: u32) {
+        let conn = &mut self.rings[usize::from(r)].conns[index as usize];
+        if !conn.out.as_ref().is_some_and(|o| o.is_empty()) {
+            return;
+        }
+        let Some(mut out) = conn.out.take() else { return };
+        out.buffered = 0;
+        if self.outboxes.len() < OUTBOX_POOL {
+            self.outboxes.push(out);
+        }
+    }
+
     pub(super) fn close(&mut self, id: ConnId, now: bool) {
         let Some(conn) = self.conn_mut(id) else { return };
-        match conn.closing {
-            Closing::Open | Closing::AfterFlush => {
-                if !now && (conn.inflight.is_some() || !conn.queue.is_empty()) {
-                    conn.closing = Closing::AfterFlush;
-                } else {
-                    self.teardown(id.ring(), id.index());
-                }
-            }
-            Closing::Teardown | Closing::CloseSubmitted => {}
-        }
+        let (life, step) = conn.life.close(now, conn.flushed());
+        conn.life = life;
+        self.take_step(id.ring(), id.index(), step);
     }
 
     pub(super) fn shutdown_write(&mut self, id: ConnId) {
         let Some(conn) = self.conn_mut(id) else { return };
-        if conn.closing != Closing::Open || conn.shut_write != ShutWrite::No {
-            return;
-        }
-        conn.shut_write = ShutWrite::AfterFlush;
-        if conn.inflight.is_none() && conn.queue.is_empty() {
-            self.submit_shutdown(id.ring(), id.index());
+        let (life, step) = conn.life.shut_write(conn.flushed());
+        conn.life = life;
+        self.take_step(id.ring(), id.index(), step);
+    }
+
+    /// Does what a transition asked for; `Drained` is for the caller, who holds the handler.
+    pub(super) fn take_step(&mut self, r: u8, index: u32, step: Step) {
+        match step {
+            Step::Teardown => self.teardown(r, index),
+            Step::Shutdown => self.submit_shutdown(r, index),
+            Step::Drained | Step::Nothing => {}
         }
     }
 
-    pub(super) fn submit_shutdown(&mut self, r: u8, index: u32) {
+    fn submit_shutdown(&mut self, r: u8, index: u32) {
         let conn = &mut self.rings[usize::from(r)].conns[index as usize];
-        conn.shut_write = ShutWrite::Done;
         conn.ops += 1;
         let ud = UserData::new(OpKind::Shutdown, r, conn.generation, index);
         let entry =
             opcode::Shutdown::new(Fixed(index), libc::SHUT_WR).build().user_data(ud.to_u64());
-        self.push(r, &entry);
+        // SAFETY: a shutdown names no memory.
+        unsafe { self.push(r, &entry) };
     }
 
-    /// Closes for a reason other than our own request, keeping the first cause.
-    pub(super) fn close_with(&mut self, r: u8, index: u32, cause: CloseCause) {
+    /// Closes for a reason other than our own request, keeping the first reason.
+    pub(super) fn fail(&mut self, r: u8, index: u32, ended: Ended) {
         let conn = &mut self.rings[usize::from(r)].conns[index as usize];
-        if conn.cause.is_none() && conn.closing != Closing::CloseSubmitted {
-            conn.cause = Some(cause);
+        if conn.ended.is_none() && !matches!(conn.life, Life::Closing | Life::Free) {
+            conn.ended = Some(ended);
         }
-        if matches!(conn.closing, Closing::Open | Closing::AfterFlush) {
-            self.teardown(r, index);
-        }
+        let (life, step) = conn.life.fail();
+        conn.life = life;
+        self.take_step(r, index, step);
     }
 
     /// Drops queued data and cancels every operation on the descriptor; the close follows when
-    /// the last of them has completed (`maybe_finish`).
-    pub(super) fn teardown(&mut self, r: u8, index: u32) {
+    /// the last of them has completed (`maybe_finish`). Runs once per connection: only the
+    /// transitions into `Cancelling` ask for it.
+    fn teardown(&mut self, r: u8, index: u32) {
         let conn = &mut self.rings[usize::from(r)].conns[index as usize];
-        conn.closing = Closing::Teardown;
-        let queued: usize = conn.queue.iter().map(Chunk::len).sum();
-        conn.buffered -= queued.min(conn.buffered);
-        conn.queue = VecDeque::new();
-        if !conn.cancel_sent {
-            conn.cancel_sent = true;
-            // Cancel by user_data, one per operation: the kernel finds those in a hash table,
-            // while a cancel by descriptor scans every request in flight (quadratic when 100,000
-            // connections close together).
-            let generation = conn.generation;
-            let mut targets = [None, None];
-            if conn.recv_armed {
-                targets[0] = Some(UserData::new(OpKind::Recv, r, generation, index));
+        let sending = match conn.out.as_deref_mut() {
+            Some(out) => {
+                out.queue.clear();
+                out.buffered = out.chunks.iter().map(Chunk::len).sum();
+                out.sending
             }
-            if conn.inflight.is_some() {
-                targets[1] = Some(UserData::new(OpKind::Send, r, generation, index));
-            }
-            for target in targets.into_iter().flatten() {
-                self.rings[usize::from(r)].conns[index as usize].ops += 1;
-                let ud = UserData::new(OpKind::Cancel, r, generation, index);
-                let entry =
-                    opcode::AsyncCancel::new(target.to_u64()).build().user_data(ud.to_u64());
-                self.push(r, &entry);
-            }
+            None => false,
+        };
+        // Cancel by user_data, one per operation: the kernel finds those in a hash table, while a
+        // cancel by descriptor scans every request in flight (quadratic when 100,000 connections
+        // close together).
+        let generation = conn.generation;
+        let recv = conn.recv_armed.then_some(OpKind::Recv);
+        let send = sending.then_some(OpKind::Send);
+        for target in [recv, send].into_iter().flatten() {
+            self.rings[usize::from(r)].conns[index as usize].ops += 1;
+            let target = UserData::new(target, r, generation, index);
+            let ud = UserData::new(OpKind::Cancel, r, generation, index);
+            let entry = opcode::AsyncCancel::new(target.to_u64()).build().user_data(ud.to_u64());
+            // SAFETY: a cancel names no memory.
+            unsafe { self.push(r, &entry) };
         }
+        self.recycle_outbox(r, index);
         self.maybe_finish(r, index);
     }
 
+    /// Submits the descriptor's close once the slot is ready for it.
     pub(super) fn maybe_finish(&mut self, r: u8, index: u32) {
         let Some(conn) = self.rings[usize::from(r)].conns.get_mut(index as usize) else { return };
-        if conn.closing == Closing::Teardown && conn.ops == 0 {
-            conn.closing = Closing::CloseSubmitted;
+        if conn.ready_to_close() {
+            conn.life = Life::Closing;
             conn.ops += 1;
             let ud = UserData::new(OpKind::Close, r, conn.generation, index);
             let entry = opcode::Close::new(Fixed(index)).build().user_data(ud.to_u64());
-            self.push(r, &entry);
+            // SAFETY: a close names no memory.
+            unsafe { self.push(r, &entry) };
         }
     }
 
     pub(super) fn arm_recv(&mut self, r: u8, index: u32) {
+        let recv_bundle = self.recv_bundle;
         let conn = &mut self.rings[usize::from(r)].conns[index as usize];
-        if conn.recv_armed || conn.closing != Closing::Open {
+        if conn.recv_armed || !conn.life.serving() {
             return;
         }
         conn.recv_armed = true;
         conn.ops += 1;
         let ud = UserData::new(OpKind::Recv, r, conn.generation, index);
-        let entry = if self.recv_bundle {
+        let entry = if recv_bundle {
             opcode::RecvMultiBundle::new(Fixed(index), 0).build()
         } else {
             opcode::RecvMulti::new(Fixed(index), 0).build()
         };
         let entry = entry.user_data(ud.to_u64());
-        self.push(r, &entry);
+        // SAFETY: the receive names no memory of ours but the buffer ring, which the worker owns
+        // for as long as the ring exists (`BufRing`'s drop contract).
+        unsafe { self.push(r, &entry) };
     }
 
     /// Pushes an SQE on ring `r`, submitting first if the queue is full.
-    pub(super) fn push(&mut self, r: u8, entry: &squeue::Entry) {
+    ///
+    /// # Safety
+    /// Every piece of memory `entry` names (a buffer, an iovec array, a msghdr, a socket
+    /// address) must stay valid, and unmoved, until the operation's final completion has been
+    /// reaped; if the worker is dropped before that, it must not be freed (see `Worker`'s drop).
+    pub(super) unsafe fn push(&mut self, r: u8, entry: &squeue::Entry) {
         let ring = &mut self.rings[usize::from(r)].ring;
         loop {
-            // SAFETY: every entry built by this module names only memory that lives until its
-            // completion: send iovecs/msghdr, and the chunks they (or a plain send) point into,
-            // in the connection's boxed SendOp (kept until the Send completion), dial addresses in the boxed `Dial` (kept until the dial's last
-            // completion), nothing else for the other opcodes (fixed descriptors, buffers from
-            // the buffer ring).
+            // SAFETY: what `entry` names outlives the operation (this function's contract).
             let pushed = unsafe { ring.submission().push(entry) };
             if pushed.is_ok() {
                 return;
@@ -259,41 +285,47 @@ impl<M: Send + 'static> Core<M> {
 
     pub(super) fn submit_send(&mut self, r: u8, index: u32) {
         let Some(conn) = self.rings[usize::from(r)].conns.get_mut(index as usize) else { return };
-        if conn.inflight.is_some() || conn.queue.is_empty() || conn.closing >= Closing::Teardown {
+        if !conn.life.serving() {
             return;
         }
-        let mut op = self.pool.pop().unwrap_or_else(SendOp::new);
-        op.bytes = 0;
-        while op.chunks.len() < MAX_IOVECS {
-            let Some(chunk) = conn.queue.pop_front() else { break };
-            op.bytes += chunk.len();
-            op.chunks.push(chunk);
+        let Some(out) = conn.out.as_deref_mut() else { return };
+        if out.sending || out.queue.is_empty() {
+            return;
+        }
+        out.chunks.clear();
+        while out.chunks.len() < MAX_IOVECS {
+            let Some(chunk) = out.queue.pop_front() else { break };
+            out.chunks.push(chunk);
         }
         let ud = UserData::new(OpKind::Send, r, conn.generation, index);
-        let entry = if let [single] = op.chunks.as_slice() {
+        let entry = if let [single] = out.chunks.as_slice() {
             // One piece: a plain send, which spares the kernel copying in a msghdr and an
             // iovec array (a load generator's frames, a whole small frame).
             let s = single.as_slice();
             let send = opcode::Send::new(Fixed(index), s.as_ptr(), s.len() as u32);
             send.flags(libc::MSG_NOSIGNAL).build()
         } else {
-            op.iovecs.clear();
-            for chunk in &op.chunks {
+            out.iovecs.clear();
+            for chunk in &out.chunks {
                 let s = chunk.as_slice();
-                op.iovecs.push(libc::iovec {
+                out.iovecs.push(libc::iovec {
                     iov_base: s.as_ptr() as *mut libc::c_void,
                     iov_len: s.len(),
                 });
             }
-            op.msg.msg_iov = op.iovecs.as_mut_ptr();
-            op.msg.msg_iovlen = op.iovecs.len();
-            let send = opcode::SendMsg::new(Fixed(index), &op.msg as *const libc::msghdr);
+            out.msg.msg_iov = out.iovecs.as_mut_ptr();
+            out.msg.msg_iovlen = out.iovecs.len();
+            let send = opcode::SendMsg::new(Fixed(index), &out.msg as *const libc::msghdr);
             send.flags(libc::MSG_NOSIGNAL as u32).build()
         };
         let entry = entry.user_data(ud.to_u64());
+        out.sending = true;
         conn.ops += 1;
-        conn.inflight = Some(op);
-        self.push(r, &entry);
+        // SAFETY: the send names the outbox's chunks (their bytes live in the chunks, inline or
+        // shared, which stay in `out.chunks` untouched), iovecs and msghdr; the outbox is boxed
+        // and stays with the connection, unmodified, until the send's completion (`on_send`
+        // clears `sending`); `recycle_outbox` refuses an outbox with a send in flight.
+        unsafe { self.push(r, &entry) };
     }
 
     pub(super) fn post(&mut self, worker: usize, msg: Envelope<M>) {
@@ -302,7 +334,9 @@ impl<M: Send + 'static> Core<M> {
         if worker == usize::from(self.id) {
             self.self_posted = true;
         } else if let Some(fd) = wake {
-            self.push(0, &wake_entry(fd));
+            // SAFETY: a msg_ring names no memory of ours (the target ring's descriptor, kept open
+            // by the mailbox for the life of the process's workers, and a user_data).
+            unsafe { self.push(0, &wake_entry(fd)) };
         }
     }
 
@@ -313,7 +347,8 @@ impl<M: Send + 'static> Core<M> {
             let entry = opcode::AsyncCancel::new(target)
                 .build()
                 .user_data(UserData::new(OpKind::AcceptCancel, r, 0, 0).to_u64());
-            self.push(r, &entry);
+            // SAFETY: a cancel names no memory.
+            unsafe { self.push(r, &entry) };
         }
     }
 
@@ -331,7 +366,9 @@ impl<M: Send + 'static> Core<M> {
             .allocate_file_index(true)
             .build()
             .user_data(UserData::new(OpKind::Accept, r, 0, 0).to_u64());
-        self.push(r, &entry);
+        // SAFETY: the accept names no memory (no peer address is asked for) and a listener the
+        // worker owns until it is dropped.
+        unsafe { self.push(r, &entry) };
     }
 
     pub(super) fn begin_shutdown(&mut self, grace: Duration) {
@@ -358,7 +395,8 @@ impl<M: Send + 'static> Core<M> {
             let entry = opcode::AsyncCancel2::new(CancelBuilder::fd(Fixed(index)).all())
                 .build()
                 .user_data(UserData::new(OpKind::AcceptCancel, r, 0, 0).to_u64());
-            self.push(r, &entry);
+            // SAFETY: a cancel names no memory.
+            unsafe { self.push(r, &entry) };
         }
     }
 
@@ -366,10 +404,11 @@ impl<M: Send + 'static> Core<M> {
         self.cancel_dials();
         for r in 0..self.rings.len() {
             for i in 0..self.rings[r].conns.len() {
-                let c = &self.rings[r].conns[i];
-                if c.open && matches!(c.closing, Closing::Open | Closing::AfterFlush) {
-                    self.teardown(r as u8, i as u32);
-                }
+                // Our own request: no `Ended` reason, so the handler hears `CloseCause::Local`.
+                let conn = &mut self.rings[r].conns[i];
+                let (life, step) = conn.life.fail();
+                conn.life = life;
+                self.take_step(r as u8, i as u32, step);
             }
         }
     }
@@ -413,7 +452,9 @@ impl<M: Send + 'static> Core<M> {
                 let entry = opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32)
                     .build()
                     .user_data(UserData::new(OpKind::RingPoll, 0, 0, r as u32).to_u64());
-                self.push(0, &entry);
+                // SAFETY: a poll names no memory but the sub-ring's descriptor, which lives as
+                // long as the home ring (both belong to this worker).
+                unsafe { self.push(0, &entry) };
             }
             let _ = self.rings[r].ring.submit();
         }
@@ -452,6 +493,55 @@ impl<M: Send + 'static> Core<M> {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// A worker that stops with operations in flight (an error, a panicking handler) must neither
+/// leave its connections open nor free what the kernel may still read. The ring's file outlives
+/// this value while a mailbox holds a duplicate of its descriptor (and the thread's exit cancels
+/// only some requests), so: every request is cancelled synchronously, then the descriptor table
+/// is dropped, which closes the sockets. Memory a send or dial may still name is leaked if the
+/// cancel did not finish; a worker that finished cleanly has nothing in flight and skips all of
+/// this. (Receive buffers are `BufRing`'s own concern.)
+impl<M> Drop for Core<M> {
+    fn drop(&mut self) {
+        let busy = |c: &Conn| c.ops > 0 || c.life != Life::Free;
+        if self.rings.iter().all(|ctx| !ctx.conns.iter().any(busy)) && self.dials.is_empty() {
+            return;
+        }
+        let mut cancelled = true;
+        for ctx in &mut self.rings {
+            let timeout = Timespec::new().sec(1);
+            let cancel =
+                ctx.ring.submitter().register_sync_cancel(Some(timeout), CancelBuilder::any());
+            // ENOENT: nothing was left to cancel.
+            let gone = match &cancel {
+                Ok(()) => true,
+                Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+            };
+            cancelled &= gone;
+            // The cancelled requests end (and let go of their sockets) in deferred work, which
+            // runs only when the ring is entered.
+            for _ in 0..MAX_TASKRUN_ENTERS {
+                if !ctx.ring.submission().taskrun() || ctx.ring.submit().is_err() {
+                    break;
+                }
+            }
+            let _ = ctx.ring.submitter().unregister_files();
+        }
+        if cancelled {
+            return;
+        }
+        for ctx in &mut self.rings {
+            for conn in &mut ctx.conns {
+                if let Some(out) = conn.out.take_if(|o| o.sending) {
+                    std::mem::forget(out);
+                }
+            }
+        }
+        for dial in self.dials.iter_mut().filter_map(Option::take) {
+            std::mem::forget(dial);
         }
     }
 }

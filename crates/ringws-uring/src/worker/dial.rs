@@ -53,7 +53,8 @@ impl<M: Send + 'static> Core<M> {
             .file_index(Some(io_uring::types::DestinationSlot::auto_target()))
             .build()
             .user_data(UserData::new(OpKind::DialSocket, r as u8, 0, slot).to_u64());
-        self.push(r as u8, &entry);
+        // SAFETY: a socket creation names no memory.
+        unsafe { self.push(r as u8, &entry) };
     }
 
     pub(super) fn on_dial_socket(&mut self, r: u8, slot: u32, res: i32) {
@@ -104,8 +105,12 @@ impl<M: Send + 'static> Core<M> {
             ),
         };
         let entry = entry.user_data(UserData::new(kind, r, 0, slot).to_u64());
-        self.push(r, &nodelay);
-        self.push(r, &entry);
+        // SAFETY: the option's value is a static.
+        unsafe { self.push(r, &nodelay) };
+        // SAFETY: the bind or connect names an address in the boxed `Dial`, which stays in the
+        // dial table until the dial's last completion (`finish_dial` runs only from a
+        // completion, never with its operation in flight).
+        unsafe { self.push(r, &entry) };
     }
 
     pub(super) fn on_dial_bind(&mut self, slot: u32, res: i32) {
@@ -125,7 +130,8 @@ impl<M: Send + 'static> Core<M> {
         )
         .build()
         .user_data(UserData::new(OpKind::DialConnect, r, 0, slot).to_u64());
-        self.push(r, &entry);
+        // SAFETY: the address is in the boxed `Dial`, kept until this connect completes.
+        unsafe { self.push(r, &entry) };
     }
 
     pub(super) fn on_dial_connect(&mut self, slot: u32, res: i32) {
@@ -150,7 +156,8 @@ impl<M: Send + 'static> Core<M> {
         let entry = opcode::Close::new(Fixed(index))
             .build()
             .user_data(UserData::new(OpKind::DialClose, r, 0, slot).to_u64());
-        self.push(r, &entry);
+        // SAFETY: a close names no memory.
+        unsafe { self.push(r, &entry) };
     }
 
     pub(super) fn on_dial_closed(&mut self, slot: u32) {

@@ -55,12 +55,12 @@ impl<M: Send + 'static> Io<'_, M> {
 
     /// Bytes queued or in flight for `conn` (0 if it is gone).
     pub fn buffered(&self, conn: ConnId) -> usize {
-        self.core.conn(conn).map_or(0, |c| c.buffered)
+        self.core.conn(conn).map_or(0, Conn::buffered)
     }
 
     /// Whether `conn` is open and not closing.
     pub fn is_open(&self, conn: ConnId) -> bool {
-        self.core.conn(conn).is_some_and(|c| c.open && c.closing == Closing::Open)
+        self.core.conn(conn).is_some_and(|c| matches!(c.life, Life::Open(_)))
     }
 
     /// Shuts down the write side of `conn` (a FIN) once everything queued has been sent, and

@@ -6,7 +6,7 @@
 //! | this one | `Worker`: setup, the loop (`run`: end of turn, wait, reap, dispatch), the mailbox |
 //! | `completions` | what each completion means for its connection: accept, recv, send, close |
 //! | `core` | the rings, connection slots and every operation on them, submitted per turn |
-//! | `conn` | a slot's state (`Conn`, `Closing`), a send in flight (`SendOp`), a ring's table |
+//! | `conn` | a slot (`Conn`): its lifecycle (`Life`, pure transitions), its `Outbox`; a ring's table |
 //! | `dial` | outgoing connections (socket, bind, TCP_NODELAY, connect) |
 //! | `facade` | `Io`, what a handler may do |
 //! | `handler` | the `Handler` trait and `CloseCause` |
@@ -23,7 +23,7 @@ mod handler;
 /// What the worker's rooms share: one import line in each of them.
 mod prelude {
     pub(super) use super::conn::{
-        AcceptState, Closing, Conn, RingCtx, SendOp, ShutWrite, ctx_full,
+        AcceptState, Conn, Ended, Life, Outbox, RingCtx, Step, Write, ctx_full,
     };
     pub(super) use super::core::Core;
     pub(super) use super::counters::Counters;
@@ -153,7 +153,7 @@ impl<H: Handler> Worker<H> {
             dirty: Vec::new(),
             rearm: VecDeque::new(),
             rearm_per_turn: usize::from(config.buf_count).max(16),
-            pool: Vec::new(),
+            outboxes: Vec::new(),
             counters,
             shutdown_deadline: None,
             now: Instant::now(),
