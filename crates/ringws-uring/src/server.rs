@@ -30,9 +30,16 @@ pub struct Config {
     /// against 11.7 us with 16 KiB buffers, see docs/benchmarks.md). Buffers are only touched
     /// when data arrives, so idle connections do not pay for the size.
     pub buf_size: u32,
-    /// Receive buffers per ring (a power of two, at most 32768). Default 512 (32 MiB of address
-    /// space per ring).
+    /// Receive buffers of a worker's home ring (a power of two, at most 32768). Default 512 (32
+    /// MiB of address space).
     pub buf_count: u16,
+    /// Receive buffers of each further ring, which exist only because one ring's descriptor
+    /// table is capped at the soft RLIMIT_NOFILE (a million connections under a 20,000 limit
+    /// take 27 rings per worker). Default 64: every buffer in a ring is touched as receives
+    /// cycle through it, so each ring keeps at least a page per buffer resident (2 MiB for 512,
+    /// 108 bytes per connection over a million); with 64, 256 KiB. A ring out of buffers
+    /// re-arms its receives (ENOBUFS), at a cost only under heavy traffic on those rings.
+    pub sub_ring_buf_count: u16,
     /// Ring sizes and flags.
     pub ring: RingConfig,
     /// Timer wheel resolution (at least 10 us). Default 50 ms: a server's deadlines are seconds
@@ -63,6 +70,7 @@ impl Default for Config {
             max_connections: 100_000,
             buf_size: 64 * 1024,
             buf_count: 512,
+            sub_ring_buf_count: 64,
             ring: RingConfig::default(),
             timer_tick: Duration::from_millis(50),
             backlog: 1024,
@@ -149,6 +157,11 @@ impl<M: Send + 'static> ServerHandle<M> {
         self.counters.iter().map(|c| c.live()).sum()
     }
 
+    /// Timer-wheel entries pending over all workers.
+    pub fn pending_timers(&self) -> u64 {
+        self.counters.iter().map(|c| c.timers.load(Ordering::Relaxed)).sum()
+    }
+
     /// Per-worker counters.
     pub fn counters(&self) -> &[Arc<Counters>] {
         &self.counters
@@ -204,6 +217,7 @@ impl<M: Send + 'static> Server<M> {
                 max_connections: config.max_connections.div_ceil(workers),
                 buf_size: config.buf_size,
                 buf_count: config.buf_count,
+                sub_ring_buf_count: config.sub_ring_buf_count.min(config.buf_count),
                 ring: config.ring,
                 timer_tick: config.timer_tick,
                 accept_margin: config.backlog.max(16) as u32,

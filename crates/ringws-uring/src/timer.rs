@@ -40,7 +40,6 @@ impl TimerWheel {
     }
 
     /// The number of pending timers.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

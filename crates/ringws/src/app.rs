@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::{Limits, RouteOptions};
+use crate::deadline::Clock;
 use crate::engine::{Engine, EngineMsg};
 use crate::handler::Handler;
 use crate::pubsub::{Counts, encode_frame};
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) open: AtomicUsize,
     /// Subscribers per topic over all workers.
     pub(crate) counts: Counts,
+    /// The clock connections' deadlines are kept on.
+    pub(crate) clock: Clock,
 }
 
 impl Shared {
@@ -223,6 +226,7 @@ impl App {
             limits: self.limits,
             open: AtomicUsize::new(0),
             counts: Counts::default(),
+            clock: Clock { epoch: std::time::Instant::now() },
         });
         let for_workers = shared.clone();
         let inner = ringws_uring::Server::start(driver, move |_| Engine::new(for_workers.clone()))?;
@@ -335,5 +339,11 @@ impl ServerHandle {
     /// TCP connections held by the driver (WebSocket, handshaking and plain HTTP).
     pub fn tcp_connections(&self) -> u64 {
         self.inner.live_connections()
+    }
+
+    /// Timers pending over all workers: one per connection (its next deadline), plus any
+    /// superseded by an earlier deadline and not yet fired.
+    pub fn pending_timers(&self) -> u64 {
+        self.inner.pending_timers()
     }
 }

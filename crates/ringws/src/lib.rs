@@ -17,6 +17,7 @@
 
 mod app;
 mod config;
+mod deadline;
 mod engine;
 mod handler;
 mod log;

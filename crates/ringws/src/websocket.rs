@@ -5,48 +5,104 @@ use ringws_proto::close::{CloseAction, CloseFrame};
 use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
 use ringws_proto::{CloseCode, CloseHandshake, OpCode};
 use ringws_uring::{Chunk, ConnId, Io};
-use std::time::Instant;
 
 use crate::app::Shared;
 use crate::config::SlowConsumer;
+use crate::deadline::Stamp;
 use crate::engine::EngineMsg;
 use crate::handler::SendStatus;
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
 
 /// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
-/// the close code to report, liveness.
+/// liveness, the one timer, limits. Kept small (an idle connection pays for it a million times);
+/// what few connections need lives in [`Extra`], allocated on first use.
 #[derive(Debug)]
 pub(crate) struct Control {
     pub(crate) close: CloseHandshake,
-    /// The code and reason `on_close` will report, once known.
-    pub(crate) code: Option<(u16, String)>,
     /// We failed the connection (protocol error): only the peer's close frame matters now.
     pub(crate) failed: bool,
-    pub(crate) last_seen: Instant,
+    /// The decoder hit a framing error: the byte stream can no longer be parsed.
+    pub(crate) lost_sync: bool,
     pub(crate) ping_outstanding: bool,
-    pub(crate) close_deadline: Option<Instant>,
-    pub(crate) max_backpressure: usize,
     pub(crate) slow_consumer: SlowConsumer,
+    pub(crate) last_seen: Stamp,
+    /// The connection's pending timer-wheel entry ([`crate::deadline`]).
+    pub(crate) timer: Option<Stamp>,
+    pub(crate) max_backpressure: usize,
+    extra: Option<Box<Extra>>,
+}
+
+/// What only some connections need: a closing handshake under way, subscriptions, drops.
+#[derive(Debug, Default)]
+struct Extra {
+    /// The code and reason `on_close` will report, once known.
+    code: Option<(u16, String)>,
+    /// The transport is dropped if the peer has not answered our close by then.
+    close_deadline: Option<Stamp>,
     /// Topics this connection is subscribed to (on its worker's table).
-    pub(crate) subscriptions: Vec<TopicName>,
+    subscriptions: Vec<TopicName>,
     /// Publishes dropped for it by backpressure.
-    pub(crate) dropped: u64,
+    dropped: u64,
 }
 
 impl Control {
-    pub(crate) fn new(now: Instant, max_backpressure: usize) -> Self {
+    pub(crate) fn new(now: Stamp, max_backpressure: usize) -> Self {
         Self {
             close: CloseHandshake::new(),
-            code: None,
             failed: false,
-            last_seen: now,
+            lost_sync: false,
             ping_outstanding: false,
-            close_deadline: None,
-            max_backpressure,
             slow_consumer: SlowConsumer::Drop,
-            subscriptions: Vec::new(),
-            dropped: 0,
+            last_seen: now,
+            timer: None,
+            max_backpressure,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_default()
+    }
+
+    /// The code and reason `on_close` will report, if known.
+    pub(crate) fn code(&self) -> Option<&(u16, String)> {
+        self.extra.as_ref()?.code.as_ref()
+    }
+
+    /// Records the close code and reason unless one is already known.
+    pub(crate) fn note_code(&mut self, code: u16, reason: &str) {
+        if self.code().is_none() {
+            self.extra().code = Some((code, reason.to_owned()));
+        }
+    }
+
+    /// The code and reason to report, taken.
+    pub(crate) fn take_code(&mut self) -> Option<(u16, String)> {
+        self.extra.as_mut()?.code.take()
+    }
+
+    pub(crate) fn close_deadline(&self) -> Option<Stamp> {
+        self.extra.as_ref()?.close_deadline
+    }
+
+    pub(crate) fn set_close_deadline(&mut self, at: Stamp) {
+        self.extra().close_deadline = Some(at);
+    }
+
+    pub(crate) fn subscriptions(&self) -> &[TopicName] {
+        self.extra.as_ref().map_or(&[], |e| &e.subscriptions)
+    }
+
+    pub(crate) fn subscriptions_mut(&mut self) -> &mut Vec<TopicName> {
+        &mut self.extra().subscriptions
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.dropped)
+    }
+
+    pub(crate) fn count_drop(&mut self) {
+        self.extra().dropped += 1;
     }
 }
 
@@ -109,28 +165,37 @@ pub(crate) fn send_close(
     }
     let mut payload = [0u8; 125];
     let n = CloseFrame { code, reason }.encode(&mut payload);
-    if ctl.code.is_none() {
-        ctl.code = Some((code.0, reason.to_owned()));
-    }
+    ctl.note_code(code.0, reason);
     let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
     true
 }
 
 /// Starts the closing handshake we initiate: our close frame, then the transport is dropped if
-/// the peer has not answered within `timeout` (the engine's timer checks `close_deadline`).
+/// the peer has not answered within the close timeout (the connection's timer checks it).
 pub(crate) fn close_with_deadline(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
     ctl: &mut Control,
+    shared: &Shared,
     code: CloseCode,
     reason: &str,
-    timeout: std::time::Duration,
 ) {
     if send_close(io, id, ctl, code, reason) {
-        let deadline = io.now() + timeout;
-        ctl.close_deadline = Some(deadline);
-        io.set_timer(deadline, id.to_u64());
+        set_close_deadline(io, id, ctl, shared);
     }
+}
+
+/// The peer has the close timeout to answer our close (or our FIN) before the transport is
+/// dropped.
+pub(crate) fn set_close_deadline(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    shared: &Shared,
+) {
+    let at = shared.clock.now(io).after(shared.limits.close_timeout);
+    ctl.set_close_deadline(at);
+    shared.clock.arm(io, id, &mut ctl.timer, at);
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.
@@ -203,14 +268,7 @@ impl<D> WebSocket<'_, D> {
     /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes); the transport
     /// closes when the peer answers, or after the close timeout.
     pub fn close(&mut self, code: u16, reason: &str) {
-        close_with_deadline(
-            &mut self.io,
-            self.id,
-            self.ctl,
-            CloseCode(code),
-            reason,
-            self.shared.limits.close_timeout,
-        );
+        close_with_deadline(&mut self.io, self.id, self.ctl, self.shared, CloseCode(code), reason);
     }
 
     /// Closes the transport at once, without a close frame (the peer sees a dropped connection).
@@ -227,7 +285,7 @@ impl<D> WebSocket<'_, D> {
     pub fn subscribe(&mut self, topic: &str) -> bool {
         let Some(name) = self.pubsub.subscribe(topic, self.id.to_u64()) else { return false };
         self.shared.counts.add(&name, 1);
-        self.ctl.subscriptions.push(name);
+        self.ctl.subscriptions_mut().push(name);
         true
     }
 
@@ -236,8 +294,8 @@ impl<D> WebSocket<'_, D> {
         if !self.pubsub.unsubscribe(topic, self.id.to_u64()) {
             return false;
         }
-        if let Some(i) = self.ctl.subscriptions.iter().position(|t| &**t == topic) {
-            let name = self.ctl.subscriptions.swap_remove(i);
+        if let Some(i) = self.ctl.subscriptions().iter().position(|t| &**t == topic) {
+            let name = self.ctl.subscriptions_mut().swap_remove(i);
             self.shared.counts.add(&name, -1);
         }
         true
@@ -245,12 +303,12 @@ impl<D> WebSocket<'_, D> {
 
     /// Whether this connection is subscribed to `topic`.
     pub fn is_subscribed(&self, topic: &str) -> bool {
-        self.ctl.subscriptions.iter().any(|t| &**t == topic)
+        self.ctl.subscriptions().iter().any(|t| &**t == topic)
     }
 
     /// The topics this connection is subscribed to.
     pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
-        self.ctl.subscriptions.iter().map(|t| &**t)
+        self.ctl.subscriptions().iter().map(|t| &**t)
     }
 
     /// Subscribers of `topic` over all workers.
@@ -278,7 +336,7 @@ impl<D> WebSocket<'_, D> {
     ) {
         let topic = self
             .ctl
-            .subscriptions
+            .subscriptions()
             .iter()
             .find(|t| &***t == topic)
             .cloned()
@@ -289,6 +347,6 @@ impl<D> WebSocket<'_, D> {
 
     /// Publishes dropped for this connection by backpressure so far.
     pub fn dropped(&self) -> u64 {
-        self.ctl.dropped
+        self.ctl.dropped()
     }
 }

@@ -19,6 +19,8 @@ use tungstenite::stream::MaybeTlsStream;
 mod faults;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
+#[path = "ringws/timers.rs"]
+mod timers;
 
 type Ws = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 

@@ -422,6 +422,7 @@ impl<M: Send + 'static> Core<M> {
 
     /// Everything batched for the end of a loop turn.
     pub(super) fn end_turn(&mut self, bufs: &mut [BufRing]) {
+        self.counters.timers.store(self.timers.len() as u64, Ordering::Relaxed);
         for b in bufs.iter_mut() {
             b.publish();
         }

@@ -19,6 +19,8 @@ pub struct Counters {
     pub nodelay_set: AtomicU64,
     /// Socket options (TCP_NODELAY on dialed sockets) the kernel refused.
     pub sockopt_failed: AtomicU64,
+    /// Timer-wheel entries pending (a gauge, as of the end of the last loop turn).
+    pub timers: AtomicU64,
 }
 
 impl Counters {

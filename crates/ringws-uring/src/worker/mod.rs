@@ -62,6 +62,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) max_connections: usize,
     pub(crate) buf_size: u32,
     pub(crate) buf_count: u16,
+    pub(crate) sub_ring_buf_count: u16,
     pub(crate) ring: RingConfig,
     pub(crate) timer_tick: Duration,
     pub(crate) accept_margin: u32,
@@ -133,7 +134,8 @@ impl<H: Handler> Worker<H> {
                     format!("registering {this_table} direct descriptors: {e}"),
                 )
             })?;
-            bufs.push(BufRing::new(&ring, 0, config.buf_count, config.buf_size)?);
+            let count = if r == 0 { config.buf_count } else { config.sub_ring_buf_count };
+            bufs.push(BufRing::new(&ring, 0, count, config.buf_size)?);
             let cap = this_table.saturating_sub(config.accept_margin).max(1);
             let slots = Occupancy::new(cap);
             rings.push(RingCtx { ring, slots, conns: Vec::new(), poll_armed: false });

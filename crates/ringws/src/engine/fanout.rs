@@ -38,7 +38,7 @@ impl Engine {
             }
             let id = ConnId::from_u64(key);
             if io.buffered(id) > ctl.max_backpressure {
-                ctl.dropped += 1;
+                ctl.count_drop();
                 slow.push((key, publish.frame.len()));
                 continue;
             }
@@ -52,14 +52,13 @@ impl Engine {
 
     /// A subscriber over its backpressure limit: tell its handler (drop), or close it (1008).
     pub(super) fn slow_consumer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: usize) {
-        let timeout = self.shared.limits.close_timeout;
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { route, .. } = conn.phase else { return };
         match conn.ctl.slow_consumer {
             SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
             SlowConsumer::Close => {
                 let code = CloseCode::POLICY;
-                close_with_deadline(io, id, &mut conn.ctl, code, "slow consumer", timeout);
+                close_with_deadline(io, id, &mut conn.ctl, &self.shared, code, "slow consumer");
             }
         }
     }

@@ -99,10 +99,16 @@ impl Engine {
         route: usize,
         mut rest: Vec<u8>,
     ) {
-        let now = io.now();
+        // The handshake's timer is usually still pending and earlier than the first idle
+        // deadline: then nothing is added, and when it fires the connection's timer moves on to
+        // the idle deadlines (one wheel entry at a time).
+        let (clock, idle) = (self.shared.clock, self.shared.limits.idle_timeout);
         if let Some(conn) = self.conns.get_mut(id) {
+            let now = clock.now(io);
             conn.ctl.last_seen = now;
-            io.set_timer(now + self.shared.limits.idle_timeout / 2, id.to_u64());
+            if !idle.is_zero() {
+                clock.arm(io, id, &mut conn.ctl.timer, now.after(idle / 2));
+            }
         }
         self.event(io, id, route, Event::Open);
         if !rest.is_empty() {
