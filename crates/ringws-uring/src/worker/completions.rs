@@ -13,6 +13,7 @@ impl<H: Handler> Worker<H> {
                 // kernel. Move on to a ring with room.
                 self.core.rings[usize::from(r)].slots.table_was_full();
                 self.core.counters.limit_hits.fetch_add(1, Ordering::Relaxed);
+                self.core.limits.push(Limit::AcceptDropped { ring: r });
             }
             return;
         }

@@ -52,6 +52,10 @@ pub(crate) struct Core<M> {
     /// Outgoing connections in progress; the index is their `UserData` index.
     pub(super) dials: Vec<Option<Dial>>,
     pub(super) free_dials: Vec<u32>,
+    /// Limits hit this turn, for the handler (`on_limit`).
+    pub(super) limits: Vec<Limit>,
+    /// Accepting is paused because every ring is full (reported once per pause).
+    pub(super) paused: bool,
     /// Finished dials to report (tag, result), after the completion loop.
     pub(super) dialed: Vec<(u64, io::Result<ConnId>)>,
 }
@@ -440,9 +444,13 @@ impl<M: Send + 'static> Core<M> {
         self.dirty = dirty;
         self.dirty.clear();
         if self.accepting {
-            if self.accept == AcceptState::Idle && self.rings.iter().all(ctx_full) {
+            let full = self.accept == AcceptState::Idle && self.rings.iter().all(ctx_full);
+            if full && !self.paused {
                 self.counters.limit_hits.fetch_add(1, Ordering::Relaxed);
+                let slots = self.rings.iter().map(|c| c.slots.live() as usize).sum();
+                self.limits.push(Limit::AllSlotsInUse { slots, rings: self.rings.len() });
             }
+            self.paused = full;
             self.arm_accept();
         }
         // Sub-rings wake the home ring through a poll on their descriptor.

@@ -53,6 +53,12 @@ impl<M: Send + 'static> Io<'_, M> {
         self.core.send(conn, Chunk::Shared(bytes))
     }
 
+    /// How many connection slots ring `ring` of this worker has (its descriptor table): the
+    /// most slot indexes a per-connection table for that ring will see.
+    pub fn ring_slots(&self, ring: u8) -> usize {
+        self.core.rings.get(usize::from(ring)).map_or(0, |ctx| ctx.conns.capacity())
+    }
+
     /// Bytes queued or in flight for `conn` (0 if it is gone).
     pub fn buffered(&self, conn: ConnId) -> usize {
         self.core.conn(conn).map_or(0, Conn::buffered)

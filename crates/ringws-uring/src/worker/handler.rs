@@ -47,10 +47,54 @@ pub trait Handler: 'static {
         let _ = (io, msg);
     }
 
+    /// A limit of this worker was hit (reported once each time it starts to bind, not per
+    /// connection refused): say so in words. The default does nothing.
+    fn on_limit(&mut self, io: &mut Io<'_, Self::Message>, limit: Limit) {
+        let _ = (io, limit);
+    }
+
     /// The server is shutting down. The default closes every connection at once; override to
     /// say goodbye first (then call [`Io::shutdown`] yourself).
     fn on_shutdown(&mut self, io: &mut Io<'_, Self::Message>) {
         io.shutdown(Duration::ZERO);
+    }
+}
+
+/// A limit a worker hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Every ring's descriptor table is at its cap: accepting pauses until a connection closes
+    /// (clients wait in the listen backlog). `slots` over `rings` rings; each table is sized
+    /// from the soft RLIMIT_NOFILE, and the ring count from `Config::max_connections`.
+    AllSlotsInUse {
+        /// Connections holding a slot.
+        slots: usize,
+        /// Rings of this worker.
+        rings: usize,
+    },
+    /// A direct accept found ring `ring`'s table full (`-ENFILE`): the kernel had accepted that
+    /// client and dropped it.
+    AcceptDropped {
+        /// The ring whose table was full.
+        ring: u8,
+    },
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AllSlotsInUse { slots, rings } => write!(
+                f,
+                "all {slots} connection slots of this worker ({rings} rings) are in use: \
+                 accepting pauses until one closes (raise --max-connections, or the open-file \
+                 limit that sizes each ring's table)"
+            ),
+            Self::AcceptDropped { ring } => write!(
+                f,
+                "ring {ring}'s descriptor table was full when a connection arrived: the kernel \
+                 dropped that client"
+            ),
+        }
     }
 }
 

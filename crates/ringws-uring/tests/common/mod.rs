@@ -20,6 +20,7 @@ pub(crate) enum Event {
     Closed(ConnId, String),
     Message(usize, u64),
     SendResult(Option<usize>),
+    Limit(String),
 }
 
 pub(crate) enum Msg {
@@ -52,6 +53,10 @@ impl Handler for Echo {
         }
         let chunk = Chunk::from(bytes::Bytes::copy_from_slice(data));
         io.send(conn, chunk);
+    }
+
+    fn on_limit(&mut self, _io: &mut Io<'_, Msg>, limit: ringws_uring::Limit) {
+        let _ = self.events.send(Event::Limit(limit.to_string()));
     }
 
     fn on_close(&mut self, _io: &mut Io<'_, Msg>, conn: ConnId, cause: &CloseCause) {

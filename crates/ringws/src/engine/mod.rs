@@ -379,7 +379,8 @@ impl ringws_uring::Handler for Engine {
         let mut ctl = Control::new(now, limits.max_backpressure);
         clock.arm(io, conn, &mut ctl.timer, now.after(limits.handshake_timeout));
         let phase = Phase::Handshake(Vec::new());
-        self.conns.insert(conn, Conn { phase, codec: None, ctl });
+        let slots = io.ring_slots(conn.ring());
+        self.conns.insert(conn, slots, Conn { phase, codec: None, ctl });
     }
 
     fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
@@ -424,6 +425,10 @@ impl ringws_uring::Handler for Engine {
                 tracing::error!(peer = %id, "the handler panicked in on_close");
             }
         }
+    }
+
+    fn on_limit(&mut self, io: &mut Io<'_, EngineMsg>, limit: ringws_uring::Limit) {
+        tracing::warn!(worker = io.worker(), "{limit}");
     }
 
     fn on_timer(&mut self, io: &mut Io<'_, EngineMsg>, key: u64) {

@@ -68,6 +68,14 @@ impl Engine {
             return Err(reply(403, "origin not allowed\n"));
         }
         if shared.open.load(Ordering::Relaxed) >= shared.limits.max_connections {
+            if self.log.allow(io.now()).is_some() {
+                let max = shared.limits.max_connections;
+                tracing::warn!(
+                    peer = %id,
+                    "connection limit reached: {max} WebSocket connections open \
+                     (max_connections); upgrades are answered 503"
+                );
+            }
             return Err(reply(503, "connection limit reached\n"));
         }
         let view = UpgradeRequest { request, upgrade: &upgrade };
