@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ringws::{
-    Accept, App, Handler, Limits, Message, OpCode, Reject, RouteOptions, Server, SlowConsumer,
+    Accept, App, Handler, Kind, Limits, Message, Reject, RouteOptions, Server, SlowConsumer,
     UpgradeRequest, WebSocket,
 };
 use std::net::SocketAddr;
@@ -33,7 +33,7 @@ impl Handler for Topic {
             Message::Text("sub") => {
                 ws.subscribe("t");
             }
-            Message::Text(t) => ws.publish("t", OpCode::Text, t.as_bytes()),
+            Message::Text(t) => ws.publish("t", Kind::Text, t.as_bytes()),
             Message::Binary(_) => {}
         }
     }

@@ -6,7 +6,7 @@
 //! after [`MAX_ERRORS`] of them the connection is closed: 1007 when the last one was not JSON,
 //! 1003 when it was JSON asking for something unsupported (unknown op, binary frame).
 
-use ringws::{Accept, Handler, Message, OpCode, Reject, UpgradeRequest, WebSocket};
+use ringws::{Accept, CloseCode, Handler, Kind, Message, Reject, UpgradeRequest, WebSocket};
 use simd_json::prelude::*;
 use simd_json::{BorrowedValue, Buffers};
 
@@ -76,7 +76,7 @@ impl PubSub {
                     BorrowedValue::from(topic).encode(),
                     data.encode()
                 );
-                ws.publish(topic, OpCode::Text, out.as_bytes());
+                ws.publish(topic, Kind::Text, out.as_bytes());
             }
             other => return Err((Fault::Unsupported, format!("unknown op {:?}", other))),
         }
@@ -104,10 +104,11 @@ impl Handler for PubSub {
         let _ = ws.send_text(&error);
         if ws.data().errors >= MAX_ERRORS {
             let code = match fault {
-                Fault::Malformed => 1007,
-                Fault::Unsupported => 1003,
+                Fault::Malformed => CloseCode::INVALID_PAYLOAD,
+                Fault::Unsupported => CloseCode::UNSUPPORTED_DATA,
             };
-            ws.close(code, "too many bad messages");
+            // Both codes may be sent: this cannot fail.
+            let _ = ws.close(code, "too many bad messages");
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The builder users start from, the state shared by every worker, and the running server.
 
 use bytes::Bytes;
-use ringws_proto::OpCode;
 use ringws_proto::handshake::{self, Request};
+use ringws_proto::{CloseCode, OpCode};
 use ringws_uring::ConnId;
 use std::io;
 use std::net::SocketAddr;
@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
 use crate::engine::{Engine, EngineMsg};
-use crate::handler::Handler;
+use crate::handler::{Handler, Kind};
 use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
+use crate::router::Routes;
 
 type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
 
@@ -32,6 +33,8 @@ struct StaticResponse {
 /// Read-only configuration every worker shares, plus the open-connection count.
 pub(crate) struct Shared {
     pub(crate) routes: Vec<RouteSpec>,
+    /// The routes' patterns, matched.
+    pub(crate) router: Routes,
     statics: Vec<(String, StaticResponse)>,
     origins: Option<Vec<String>>,
     pub(crate) limits: Limits,
@@ -45,7 +48,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn route_of(&self, path: &str) -> Option<usize> {
-        self.routes.iter().position(|r| r.path == path)
+        self.router.at(path).map(|m| m.route)
     }
 
     /// An Origin passes when no allow-list is set, when the request has no Origin (not a
@@ -183,7 +186,11 @@ impl App {
         self
     }
 
-    /// A WebSocket route: `factory` makes one handler per worker.
+    /// A WebSocket route: `factory` makes one handler per worker. `path` is a pattern:
+    /// `/room/{id}` (or `/room/:id`) takes one segment as the parameter `id`, `/assets/{*path}`
+    /// (or `/assets/*path`, or `/assets/*`, named `rest`) the rest of the path; read them with
+    /// [`crate::UpgradeRequest::param`]. A pattern that cannot be routed makes [`App::start`]
+    /// fail with a message naming it.
     pub fn ws<H, F>(self, path: &str, factory: F) -> Self
     where
         H: Handler,
@@ -213,14 +220,17 @@ impl App {
     /// Starts the workers and returns once they listen.
     ///
     /// # Errors
-    /// The address cannot be bound, or io_uring is unavailable (the message says why).
+    /// A route pattern the router cannot take (the message names it), the address cannot be
+    /// bound, or io_uring is unavailable (the message says why).
     pub fn start(self) -> io::Result<Server> {
+        let router = Routes::new(self.routes.iter().map(|r| r.path.as_str()))?;
         let mut driver = self.driver;
         // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
         driver.max_connections =
             self.limits.max_connections + self.limits.max_connections / 10 + 1024;
         let shared = Arc::new(Shared {
             routes: self.routes,
+            router,
             statics: self.statics,
             origins: self.origins,
             limits: self.limits,
@@ -299,9 +309,12 @@ impl ServerHandle {
     /// Starts the closing handshake on `conn`.
     ///
     /// # Errors
-    /// The worker could not be woken.
-    pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> io::Result<()> {
-        let msg = EngineMsg::Close { conn, code, reason: reason.to_owned() };
+    /// `InvalidInput` for a code that may not be sent ([`crate::InvalidCloseCode`]); the worker
+    /// could not be woken.
+    pub fn close(&self, conn: ConnId, code: CloseCode, reason: &str) -> io::Result<()> {
+        let code = crate::handler::sendable(code)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let msg = EngineMsg::Close { conn, code: code.0, reason: reason.to_owned() };
         self.inner.post(usize::from(conn.worker()), msg)
     }
 
@@ -310,8 +323,8 @@ impl ServerHandle {
     ///
     /// # Errors
     /// A worker could not be woken.
-    pub fn publish(&self, topic: &str, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
-        let frame = encode_frame(opcode, payload);
+    pub fn publish(&self, topic: &str, kind: Kind, payload: &[u8]) -> io::Result<()> {
+        let frame = encode_frame(kind.opcode(), payload);
         let topic: Arc<str> = Arc::from(topic);
         for worker in 0..self.inner.workers() {
             let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone() };

@@ -1,6 +1,7 @@
 //! What an application implements: a handler per route, in the spirit of uWebSockets' behavior
 //! struct (`open`, `message`, `drain`, `close`), with typed per-connection data.
 
+use ringws_proto::CloseCode;
 use ringws_uring::ConnId;
 
 use crate::websocket::WebSocket;
@@ -13,6 +14,44 @@ pub enum Message<'a> {
     Text(&'a str),
     /// Binary.
     Binary(&'a [u8]),
+}
+
+/// The kind of a message the application sends: text or binary. The send API offers no raw
+/// opcodes (a close, ping or pong goes through [`crate::WebSocket::close`] and [`crate::WebSocket::ping`],
+/// which keep the protocol's rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A text message: the payload must be UTF-8.
+    Text,
+    /// A binary message.
+    Binary,
+}
+
+impl Kind {
+    pub(crate) fn opcode(self) -> ringws_proto::OpCode {
+        match self {
+            Self::Text => ringws_proto::OpCode::Text,
+            Self::Binary => ringws_proto::OpCode::Binary,
+        }
+    }
+}
+
+/// A close code the application may not send: 1005, 1006 and 1015 are for reporting only, and
+/// codes outside 1000-1003, 1007-1014 and 3000-4999 are reserved or unassigned (RFC 6455 §7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidCloseCode(pub CloseCode);
+
+impl std::fmt::Display for InvalidCloseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "close code {} may not be sent (1000-1003, 1007-1014 and 3000-4999 may)", self.0)
+    }
+}
+
+impl std::error::Error for InvalidCloseCode {}
+
+/// Checks a close code the application wants to send.
+pub(crate) fn sendable(code: CloseCode) -> Result<CloseCode, InvalidCloseCode> {
+    if code.is_valid_on_wire() { Ok(code) } else { Err(InvalidCloseCode(code)) }
 }
 
 /// What a send did. Never ignore it on a fan-out path: it is the backpressure signal.
@@ -71,6 +110,7 @@ impl Reject {
 pub struct UpgradeRequest<'a> {
     pub(crate) request: &'a ringws_proto::handshake::Request<'a>,
     pub(crate) upgrade: &'a ringws_proto::handshake::Upgrade<'a>,
+    pub(crate) params: &'a matchit::Params<'a, 'a>,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -79,9 +119,27 @@ impl<'a> UpgradeRequest<'a> {
         self.request.path()
     }
 
-    /// The query string, if any.
+    /// The query string, if any, as sent (still percent-encoded).
     pub fn query(&self) -> Option<&'a str> {
         self.request.query()
+    }
+
+    /// The path parameter `name` of the route's pattern (`id` in `/room/{id}`), as it appears
+    /// in the path.
+    pub fn param(&self, name: &str) -> Option<&'a str> {
+        self.params.get(name)
+    }
+
+    /// Every path parameter, in the pattern's order.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.params.iter()
+    }
+
+    /// The first query parameter `name`, decoded (`%XX` and `+` as in a form). `Some("")` for
+    /// `?name` or `?name=`; `None` if it is absent.
+    pub fn query_param(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        let query = self.request.query()?;
+        form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
     /// The first header named `name` (case-insensitive), if it is text.
@@ -137,7 +195,9 @@ pub trait Handler: 'static {
         let _ = (ws, payload);
     }
 
-    /// The send queue emptied: a connection that reported backpressure can take more.
+    /// The send queue emptied after a send reported [`SendStatus::Backpressure`] (or was
+    /// dropped over the limit): the connection can take more. Not called after sends that
+    /// stayed within the limit.
     fn on_drain(&mut self, ws: &mut WebSocket<'_, Self::Data>) {
         let _ = ws;
     }

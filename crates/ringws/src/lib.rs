@@ -23,13 +23,17 @@ mod handler;
 mod log;
 mod pubsub;
 mod route;
+mod router;
 mod table;
 mod websocket;
 
 pub use app::{App, Server, ServerHandle};
+pub use bytes::Bytes;
 pub use config::{Limits, RouteOptions, SlowConsumer};
 pub use engine::EngineMsg;
-pub use handler::{Accept, Handler, Message, Reject, SendStatus, UpgradeRequest};
-pub use ringws_proto::OpCode;
+pub use handler::{
+    Accept, Handler, InvalidCloseCode, Kind, Message, Reject, SendStatus, UpgradeRequest,
+};
+pub use ringws_proto::{CloseCode, OpCode};
 pub use ringws_uring::ConnId;
 pub use websocket::WebSocket;

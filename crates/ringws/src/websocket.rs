@@ -10,7 +10,7 @@ use crate::app::Shared;
 use crate::config::SlowConsumer;
 use crate::deadline::Stamp;
 use crate::engine::EngineMsg;
-use crate::handler::SendStatus;
+use crate::handler::{InvalidCloseCode, Kind, SendStatus, sendable};
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
 
 /// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
@@ -24,6 +24,9 @@ pub(crate) struct Control {
     /// The decoder hit a framing error: the byte stream can no longer be parsed.
     pub(crate) lost_sync: bool,
     pub(crate) ping_outstanding: bool,
+    /// A send reported backpressure (or was dropped over the limit): `on_drain` is owed once the
+    /// queue empties.
+    pub(crate) backpressured: bool,
     pub(crate) slow_consumer: SlowConsumer,
     pub(crate) last_seen: Stamp,
     /// The connection's pending timer-wheel entry ([`crate::deadline`]).
@@ -52,6 +55,7 @@ impl Control {
             failed: false,
             lost_sync: false,
             ping_outstanding: false,
+            backpressured: false,
             slow_consumer: SlowConsumer::Drop,
             last_seen: now,
             timer: None,
@@ -112,7 +116,7 @@ impl Control {
 pub(crate) fn send_frame(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
-    ctl: &Control,
+    ctl: &mut Control,
     opcode: OpCode,
     payload: &[u8],
     shared: Option<Bytes>,
@@ -122,6 +126,7 @@ pub(crate) fn send_frame(
         return SendStatus::Dropped;
     }
     if !control && io.buffered(id) > ctl.max_backpressure {
+        ctl.backpressured = true;
         return SendStatus::Dropped;
     }
     let len = shared.as_ref().map_or(payload.len(), Bytes::len);
@@ -146,7 +151,10 @@ pub(crate) fn send_frame(
     };
     match queued {
         None => SendStatus::Dropped,
-        Some(buffered) if buffered > ctl.max_backpressure => SendStatus::Backpressure,
+        Some(buffered) if buffered > ctl.max_backpressure => {
+            ctl.backpressured = true;
+            SendStatus::Backpressure
+        }
         Some(_) => SendStatus::Sent,
     }
 }
@@ -250,8 +258,8 @@ impl<D> WebSocket<'_, D> {
 
     /// Sends a payload that is already a shared `Bytes`: no copy, however many connections it
     /// goes to.
-    pub fn send_shared(&mut self, opcode: ringws_proto::OpCode, payload: Bytes) -> SendStatus {
-        send_frame(&mut self.io, self.id, self.ctl, opcode, &[], Some(payload))
+    pub fn send_shared(&mut self, kind: Kind, payload: Bytes) -> SendStatus {
+        send_frame(&mut self.io, self.id, self.ctl, kind.opcode(), &[], Some(payload))
     }
 
     /// Sends a ping (at most 125 bytes; longer payloads are cut).
@@ -265,10 +273,16 @@ impl<D> WebSocket<'_, D> {
         self.io.buffered(self.id)
     }
 
-    /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes); the transport
-    /// closes when the peer answers, or after the close timeout.
-    pub fn close(&mut self, code: u16, reason: &str) {
-        close_with_deadline(&mut self.io, self.id, self.ctl, self.shared, CloseCode(code), reason);
+    /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes, at a character
+    /// boundary); the transport closes when the peer answers, or after the close timeout.
+    ///
+    /// # Errors
+    /// A code that may not be sent (1005, 1006, 1015, reserved or unassigned ones): nothing is
+    /// sent and the connection stays open.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), InvalidCloseCode> {
+        let code = sendable(code)?;
+        close_with_deadline(&mut self.io, self.id, self.ctl, self.shared, code, reason);
+        Ok(())
     }
 
     /// Closes the transport at once, without a close frame (the peer sees a dropped connection).
@@ -318,13 +332,13 @@ impl<D> WebSocket<'_, D> {
 
     /// Publishes to every subscriber of `topic` on every worker, except this connection. The frame
     /// is encoded once and shared; it leaves when this callback returns.
-    pub fn publish(&mut self, topic: &str, opcode: ringws_proto::OpCode, payload: &[u8]) {
-        self.publish_inner(topic, opcode, payload, Some(self.id.to_u64()));
+    pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) {
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64()));
     }
 
     /// Like [`WebSocket::publish`], this connection included if it is subscribed.
-    pub fn publish_with_self(&mut self, topic: &str, opcode: ringws_proto::OpCode, payload: &[u8]) {
-        self.publish_inner(topic, opcode, payload, None);
+    pub fn publish_with_self(&mut self, topic: &str, kind: Kind, payload: &[u8]) {
+        self.publish_inner(topic, kind.opcode(), payload, None);
     }
 
     fn publish_inner(

@@ -19,6 +19,8 @@ use tungstenite::stream::MaybeTlsStream;
 mod faults;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
+#[path = "ringws/routes.rs"]
+mod routes;
 #[path = "ringws/timers.rs"]
 mod timers;
 
@@ -476,7 +478,7 @@ fn server_handle_sends_and_closes_from_another_thread() {
     let handle = server.handle();
     std::thread::spawn(move || {
         handle.send_text(id, "pushed").unwrap();
-        handle.close(id, 4001, "kicked").unwrap();
+        handle.close(id, ringws::CloseCode(4001), "kicked").unwrap();
     })
     .join()
     .unwrap();

@@ -39,6 +39,7 @@ impl Engine {
             let id = ConnId::from_u64(key);
             if io.buffered(id) > ctl.max_backpressure {
                 ctl.count_drop();
+                ctl.backpressured = true;
                 slow.push((key, publish.frame.len()));
                 continue;
             }

@@ -397,11 +397,14 @@ impl ringws_uring::Handler for Engine {
         self.flush_publishes(io);
     }
 
+    /// The queue emptied: the handler hears it only if a send had reported backpressure (as
+    /// uWebSockets' `drain`), not after every send.
     fn on_drain(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
-        let route = match self.conns.get(id).map(|c| &c.phase) {
-            Some(Phase::Open { route, .. }) => *route,
-            _ => return,
-        };
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Phase::Open { route, .. } = conn.phase else { return };
+        if !std::mem::take(&mut conn.ctl.backpressured) {
+            return;
+        }
         self.event(io, id, route, Event::Drain);
         self.flush_publishes(io);
     }
@@ -443,9 +446,10 @@ impl ringws_uring::Handler for Engine {
                 self.fan_out(io, &publish);
             }
             EngineMsg::Send { conn, opcode, payload } => {
-                let open = self.conns.get(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
+                let open =
+                    self.conns.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
                 if let Some(c) = open {
-                    let _ = send_frame(io, conn, &c.ctl, opcode, &[], Some(payload));
+                    let _ = send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload));
                 }
             }
             EngineMsg::Close { conn, code, reason } => {

@@ -56,9 +56,10 @@ impl Engine {
             );
             out
         };
-        let Some(route) = shared.route_of(request.path()) else {
+        let Some(matched) = shared.router.at(request.path()) else {
             return Err(reply(404, "no WebSocket endpoint at this path\n"));
         };
+        let route = matched.route;
         let upgrade = request.websocket().map_err(|e| {
             let mut out = Vec::new();
             handshake::write_reject(&mut out, &e);
@@ -78,7 +79,7 @@ impl Engine {
             }
             return Err(reply(503, "connection limit reached\n"));
         }
-        let view = UpgradeRequest { request, upgrade: &upgrade };
+        let view = UpgradeRequest { request, upgrade: &upgrade, params: &matched.params };
         let handler = &mut self.routes[route];
         let (protocol, data) = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
             .unwrap_or_else(|_| {

@@ -3,7 +3,7 @@
 
 use super::{stop, wait_until};
 use ringws::{
-    Accept, App, ConnId, Handler, Limits, Message, OpCode, Reject, RouteOptions, Server,
+    Accept, App, ConnId, Handler, Kind, Limits, Message, Reject, RouteOptions, Server,
     SlowConsumer, UpgradeRequest, WebSocket,
 };
 use std::io::{Read, Write};
@@ -43,9 +43,9 @@ impl Handler for Topics {
                 ws.unsubscribe(t);
                 let _ = ws.send_text("unsubscribed");
             }
-            (Some("pub"), Some(t), Some(p)) => ws.publish(t, OpCode::Text, p.as_bytes()),
+            (Some("pub"), Some(t), Some(p)) => ws.publish(t, Kind::Text, p.as_bytes()),
             (Some("pubself"), Some(t), Some(p)) => {
-                ws.publish_with_self(t, OpCode::Text, p.as_bytes())
+                ws.publish_with_self(t, Kind::Text, p.as_bytes())
             }
             _ => {}
         }
@@ -147,7 +147,7 @@ fn unsubscribe_and_close_remove_subscriptions() {
     a.send(tungstenite::Message::text("unsub t")).unwrap();
     assert_eq!(text(&mut a), "unsubscribed");
     assert_eq!(handle.subscriber_count("t"), 1);
-    handle.publish("t", OpCode::Text, b"only b").unwrap();
+    handle.publish("t", Kind::Text, b"only b").unwrap();
     assert_eq!(text(&mut b), "only b");
     set_timeout(&mut a, Duration::from_millis(300));
     assert!(a.read().is_err(), "a unsubscribed");
@@ -178,7 +178,7 @@ fn slow_consumer_drop_policy_bounds_its_queue() {
     // 12 MB published, one at a time: far more than the socket buffers and the limit hold for
     // the silent subscriber, while the reader keeps up and gets every one.
     for _ in 0..3_000 {
-        handle.publish("feed", OpCode::Binary, &payload).unwrap();
+        handle.publish("feed", Kind::Binary, &payload).unwrap();
         match reader.read().unwrap() {
             tungstenite::Message::Binary(b) => assert_eq!(b.len(), 4096),
             other => panic!("{other:?}"),
@@ -204,7 +204,7 @@ fn slow_consumer_close_policy_closes_with_1008() {
     let mut silent = silent_subscriber(server.local_addr(), "feed");
     let payload = vec![b'x'; 4096];
     for _ in 0..5_000 {
-        handle.publish("feed", OpCode::Binary, &payload).unwrap();
+        handle.publish("feed", Kind::Binary, &payload).unwrap();
     }
     let code = rx
         .iter()
@@ -234,7 +234,7 @@ fn publish_from_a_tokio_task_reaches_subscribers() {
             .map(|i| {
                 let handle = handle.clone();
                 tokio::spawn(async move {
-                    handle.publish("market", OpCode::Text, format!("tick {i}").as_bytes()).unwrap();
+                    handle.publish("market", Kind::Text, format!("tick {i}").as_bytes()).unwrap();
                 })
             })
             .collect();

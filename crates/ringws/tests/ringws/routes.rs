@@ -1,0 +1,143 @@
+//! The API a game backend builds on: `/room/:id` answers `/room/42` with the parameter in
+//! `on_upgrade`, query parameters arrive decoded, a pattern the router cannot take fails the
+//! start; `on_drain` comes after backpressure, not after every send.
+
+use super::{raw_exchange, stop, upgrade_head};
+use ringws::{Accept, App, Handler, Reject, UpgradeRequest, WebSocket};
+use std::net::SocketAddr;
+
+/// Greets each player with what the upgrade request said.
+struct Room;
+
+impl Handler for Room {
+    type Data = String;
+
+    fn on_upgrade(&mut self, req: &UpgradeRequest<'_>) -> Result<Accept<String>, Reject> {
+        let room = req.param("id").ok_or_else(|| Reject::new(500, "no id"))?;
+        let name = req.query_param("name").ok_or_else(|| Reject::new(400, "name?"))?;
+        Ok(Accept::new(format!("room {room}, {name}")))
+    }
+
+    fn on_open(&mut self, ws: &mut WebSocket<'_, String>) {
+        let hello = ws.data().clone();
+        let _ = ws.send_text(&hello);
+    }
+}
+
+fn app() -> App {
+    App::new().bind(SocketAddr::from(([127, 0, 0, 1], 0))).workers(1)
+}
+
+#[test]
+fn a_route_with_a_parameter_gives_it_to_on_upgrade() {
+    let server = app().ws("/room/:id", || Room).ws("/game/{game}/lobby", || Room).start().unwrap();
+    let addr = server.local_addr();
+    let url = format!("ws://{addr}/room/42?name=al%20ice+b");
+    let (mut ws, _) = tungstenite::connect(url).expect("upgrade");
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("room 42, al ice b"));
+    let missing = raw_exchange(addr, upgrade_head("/room/42", "").as_bytes());
+    assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
+    let no_such = raw_exchange(addr, upgrade_head("/room/42/x?name=a", "").as_bytes());
+    assert!(no_such.starts_with("HTTP/1.1 404"), "{no_such}");
+    let no_id = raw_exchange(addr, upgrade_head("/game/g1/lobby?name=a", "").as_bytes());
+    assert!(no_id.starts_with("HTTP/1.1 500"), "a pattern without `id`: {no_id}");
+    stop(server);
+}
+
+#[test]
+fn a_pattern_the_router_cannot_take_fails_the_start() {
+    let err = app().ws("/room/:id/*rest/more", || Room).start().expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("/room/:id/*rest/more"), "{err}");
+    let conflict = app().ws("/a/:x", || Room).ws("/a/:y", || Room).start().err();
+    assert!(conflict.is_some(), "two routes that conflict");
+}
+
+/// Sends 2 MiB on open (over its 64 KiB backpressure limit), echoes, and answers "count" with
+/// how many times `on_drain` ran.
+struct Heavy {
+    drains: usize,
+}
+
+impl Handler for Heavy {
+    type Data = ();
+
+    fn on_upgrade(&mut self, _: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_open(&mut self, ws: &mut WebSocket<'_, ()>) {
+        let status = ws.send_binary(&vec![7u8; 2 << 20]);
+        assert_eq!(status, ringws::SendStatus::Backpressure);
+    }
+
+    fn on_message(&mut self, ws: &mut WebSocket<'_, ()>, message: ringws::Message<'_>) {
+        if message == ringws::Message::Text("count") {
+            let _ = ws.send_text(&format!("drains={}", self.drains));
+        } else {
+            let _ = ws.send(message);
+        }
+    }
+
+    fn on_drain(&mut self, _ws: &mut WebSocket<'_, ()>) {
+        self.drains += 1;
+    }
+}
+
+#[test]
+fn on_drain_follows_backpressure_only() {
+    let options = ringws::RouteOptions::new(64 << 10, ringws::SlowConsumer::Drop);
+    let server = app().ws_with("/heavy", options, || Heavy { drains: 0 }).start().unwrap();
+    let url = format!("ws://{}/heavy", server.local_addr());
+    let (mut ws, _) = tungstenite::connect(url).expect("upgrade");
+    assert_eq!(ws.read().unwrap().len(), 2 << 20);
+    for _ in 0..3 {
+        ws.send(tungstenite::Message::text("x")).unwrap();
+        assert_eq!(ws.read().unwrap(), tungstenite::Message::text("x"));
+    }
+    ws.send(tungstenite::Message::text("count")).unwrap();
+    let answer = ws.read().unwrap();
+    assert_eq!(answer, tungstenite::Message::text("drains=1"), "once, after the backpressure");
+    stop(server);
+}
+
+/// Tries to close with the code a message names, and says what happened.
+struct Closer;
+
+impl Handler for Closer {
+    type Data = ();
+
+    fn on_upgrade(&mut self, _: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&mut self, ws: &mut WebSocket<'_, ()>, message: ringws::Message<'_>) {
+        let ringws::Message::Text(code) = message else { return };
+        let code = ringws::CloseCode(code.parse().unwrap());
+        if let Err(e) = ws.close(code, "bye") {
+            let _ = ws.send_text(&e.to_string());
+        }
+    }
+}
+
+#[test]
+fn close_codes_that_may_not_be_sent_are_refused_before_the_wire() {
+    let server = app().ws("/close", || Closer).start().unwrap();
+    let url = format!("ws://{}/close", server.local_addr());
+    let (mut ws, _) = tungstenite::connect(url).expect("upgrade");
+    for bad in ["1005", "1006", "1015", "0", "1004", "2000"] {
+        ws.send(tungstenite::Message::text(bad)).unwrap();
+        let said = ws.read().unwrap().into_text().unwrap();
+        assert!(said.starts_with(&format!("close code {bad} may not be sent")), "{said}");
+    }
+    ws.send(tungstenite::Message::text("4001")).unwrap();
+    match ws.read().unwrap() {
+        tungstenite::Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 4001),
+        other => panic!("{other:?}"),
+    }
+    // Any id: the code is refused before the id is looked at.
+    let id = ringws::ConnId::from_u64(0);
+    let refused = server.handle().close(id, ringws::CloseCode::ABNORMAL, "no");
+    assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    stop(server);
+}
