@@ -61,6 +61,11 @@ enum Command {
         /// Send text frames instead of binary.
         #[arg(long)]
         text: bool,
+        /// Open loop: send this many messages per second in all, spread over the connections,
+        /// whatever the replies do (text frames, at least 20 bytes: the scheduled send time).
+        /// Below saturation, servers' CPU per message compares fairly.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// S subscribers, P publishers at a total rate: deliveries/s and publish-to-receive latency.
     Fanout {
@@ -216,7 +221,10 @@ fn run(cli: Cli) -> Result<Report, String> {
         conditions.extend(check::parse(spec, Sense::FailIf)?);
     }
     let mut report = match cli.scenario {
-        Command::Echo { common, connections, size, inflight, text } => {
+        Command::Echo { common, connections, size, inflight, text, rate } => {
+            if rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+                return Err("--rate must be above 0".into());
+            }
             let window = Arc::new(Window::default());
             let w = window.clone();
             let threads = common.threads;
@@ -224,18 +232,23 @@ fn run(cli: Cli) -> Result<Report, String> {
                 name: "echo",
                 unit: "messages",
                 connections,
-                target_per_s: None,
-                tail: false,
-                largest_reply: Some(size.max(16)),
+                target_per_s: rate,
+                tail: rate.is_some(),
+                largest_reply: Some(size.max(20)),
             };
+            let per_connection = rate.map(|r| r / connections.max(1) as f64);
             drive(&common, plan, window, move |worker| {
-                scenario::echo::Echo::new(
+                let echo = scenario::echo::Echo::new(
                     share(connections, threads, worker),
                     size,
                     inflight,
                     !text,
                     w.clone(),
-                )
+                );
+                match per_connection {
+                    Some(rate) => echo.paced(rate),
+                    None => echo,
+                }
             })?
         }
         Command::Fanout { common, subscribers, publishers, rate, subscribe, publish } => {

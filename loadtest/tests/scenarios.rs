@@ -111,6 +111,21 @@ fn echo_reports_messages_and_latency() {
 }
 
 #[test]
+fn an_open_loop_echo_sends_at_its_rate_and_counts_every_reply_of_the_window() {
+    let s = server();
+    let url = format!("ws://{}/echo", s.local_addr());
+    let r = load(&["echo", &url, "--connections", "10", "--size", "64", "--rate", "2000"]);
+    assert_eq!(r["errors"], 0);
+    assert_eq!(r["target_rate_per_s"], 2000.0);
+    // One second at 2,000/s: the window's messages, every one echoed (the tail waits for them).
+    let sent = r["extra"]["published"].as_f64().unwrap();
+    assert!((1900.0..=2100.0).contains(&sent), "{r}");
+    assert_eq!(r["count"].as_f64().unwrap(), sent, "each of the window's messages came back: {r}");
+    assert!(r["achieved_ratio"].as_f64().unwrap() > 0.95, "{r}");
+    stop(s);
+}
+
+#[test]
 fn fanout_counts_every_delivery_of_the_windows_publishes() {
     let s = server();
     let url = format!("ws://{}/t", s.local_addr());

@@ -8,10 +8,15 @@ use common::{Event, config, set_nofile, shutdown_clean, start, wait_until};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
+
+/// The open-file limit is process-wide: tests that lower it to size their rings take turns.
+static NOFILE: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_worker_spreads_connections_over_several_rings() {
     // Tables of 1000 - 64 = 936 slots, less the 16-connection accept margin: 920 per ring.
+    let guard = NOFILE.lock().unwrap_or_else(|e| e.into_inner());
     let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
     set_nofile(1000);
     let (server, rx) =
@@ -19,6 +24,7 @@ fn a_worker_spreads_connections_over_several_rings() {
     // The rings are sized now; give the limit back so the client sockets of this same process
     // fit.
     set_nofile(soft);
+    drop(guard);
     let addr = server.local_addr();
     let mut held = Vec::new();
     for i in 0..1900 {
@@ -47,5 +53,37 @@ fn a_worker_spreads_connections_over_several_rings() {
     }
     drop(held);
     wait_until("all closed", || handle.live_connections() == 0);
+    shutdown_clean(server);
+}
+
+#[test]
+fn idle_sub_rings_cost_no_enter() {
+    // Six rings (sized for 5,000 connections under a 1,000-descriptor limit), one connection:
+    // each echo turn should enter the kernel about once, not once per ring.
+    let guard = NOFILE.lock().unwrap_or_else(|e| e.into_inner());
+    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
+    set_nofile(1000);
+    let (server, _rx) =
+        start(ringws_uring::Config { max_connections: 5000, backlog: 16, ..config(1) });
+    set_nofile(soft);
+    drop(guard);
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    let handle = server.handle();
+    wait_until("open", || handle.live_connections() == 1);
+    let counters = &handle.counters()[0];
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (turns0, enters0) = (read(&counters.turns), read(&counters.enters));
+    for i in 0..2000u32 {
+        s.write_all(&i.to_be_bytes()).unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).unwrap();
+    }
+    let turns = read(&counters.turns) - turns0;
+    let enters = read(&counters.enters) - enters0;
+    println!("{turns} turns, {enters} enters");
+    assert!(turns >= 2000, "a turn per round trip at least: {turns}");
+    assert!(enters * 10 <= turns * 15, "{enters} enters for {turns} turns over six rings");
+    drop(s);
+    wait_until("closed", || handle.live_connections() == 0);
     shutdown_clean(server);
 }

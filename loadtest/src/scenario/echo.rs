@@ -1,5 +1,9 @@
-//! `echo`: N connections, each with K messages in flight; messages/s and round-trip latency.
-//! The first 8 payload bytes carry the send time, so any echo server works unchanged.
+//! `echo`: N connections, each with K messages in flight (closed loop), or, with `--rate`, a
+//! fixed total rate whatever the replies do (open loop); messages/s and round-trip latency. The
+//! payload carries its send time (closed loop: 16 hex digits in front; open loop: the 20-digit
+//! *scheduled* time, so a late sender counts against the figure), so any echo server works
+//! unchanged. The open loop is the fair way to compare servers' CPU per message: below
+//! saturation, neither process's CPU is pinned at 100 %.
 
 use ringws_proto::OpCode;
 use ringws_uring::ConnId;
@@ -7,7 +11,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Window;
+use super::publisher::Publishers;
+use super::{Window, find_timestamp};
 use crate::client::{Ctx, Scenario};
 use crate::stats::Stats;
 
@@ -18,7 +23,12 @@ pub(crate) struct Echo {
     binary: bool,
     window: Arc<Window>,
     stats: Stats,
+    /// Open loop: every connection sends on a schedule (text frames).
+    paced: Option<Publishers>,
 }
+
+/// The timer key of the open loop's sending tick.
+const TICK: u64 = 1;
 
 impl Echo {
     pub(crate) fn new(
@@ -30,7 +40,17 @@ impl Echo {
     ) -> Self {
         // Text payloads stay ASCII so the server's UTF-8 check passes; the stamp is hex.
         let payload = vec![b'x'; size.max(16)];
-        Self { tags, inflight: inflight.max(1), payload, binary, window, stats: Stats::new() }
+        let stats = Stats::new();
+        Self { tags, inflight: inflight.max(1), payload, binary, window, stats, paced: None }
+    }
+
+    /// The open loop: each connection sends `rate_per_connection` messages/s of `size` bytes
+    /// (at least 20, the scheduled time), as text frames.
+    pub(crate) fn paced(mut self, rate_per_connection: f64) -> Self {
+        let pad = "x".repeat(self.payload.len().saturating_sub(20));
+        let window = self.window.clone();
+        self.paced = Some(Publishers::new("$TS", pad, rate_per_connection, window));
+        self
     }
 
     /// Sends the next message, stamped `now` (one clock read serves a receive and the send it
@@ -47,9 +67,17 @@ impl Scenario for Echo {
         for tag in self.tags.clone() {
             ctx.dial(tag);
         }
+        if self.paced.is_some() {
+            let now = ctx.now_ns();
+            ctx.timer(now + 1_000_000, TICK);
+        }
     }
 
     fn on_open(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, _tag: u64) {
+        if let Some(paced) = &mut self.paced {
+            paced.add(conn);
+            return;
+        }
         for _ in 0..self.inflight {
             let now = ctx.now_ns();
             self.send(ctx, conn, now);
@@ -58,6 +86,14 @@ impl Scenario for Echo {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, '_>, conn: ConnId, _tag: u64, payload: &[u8]) {
         let now = ctx.now_ns();
+        if self.paced.is_some() {
+            // Open loop: a reply counts in the phase of its scheduled send time.
+            let Some(due) = find_timestamp(payload) else { return };
+            if self.stats.record(self.window.phase(due), Some(now.saturating_sub(due))) {
+                ctx.shared().progress.messages.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         // Closed loop: a reply counts in the phase it arrives in.
         let latency = read_hex_stamp(payload).map(|sent| now.saturating_sub(sent));
         if self.stats.record(self.window.phase(now), latency) {
@@ -66,8 +102,18 @@ impl Scenario for Echo {
         self.send(ctx, conn, now);
     }
 
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, '_>, _key: u64) {
+        let Some(paced) = &mut self.paced else { return };
+        let next = paced.tick(ctx, &mut self.stats);
+        ctx.timer(next, TICK);
+    }
+
     fn finish(&mut self) -> Stats {
-        std::mem::replace(&mut self.stats, Stats::new())
+        let mut stats = std::mem::replace(&mut self.stats, Stats::new());
+        if let Some(paced) = &self.paced {
+            paced.report(&mut stats);
+        }
+        stats
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct Core<M> {
     /// Outgoing connections in progress; the index is their `UserData` index.
     pub(super) dials: Vec<Option<Dial>>,
     pub(super) free_dials: Vec<u32>,
+    /// Loop turns and io_uring enters so far (also published in `counters`, once a turn).
+    pub(super) turns: u64,
+    pub(super) enters: u64,
     /// Limits hit this turn, for the handler (`on_limit`).
     pub(super) limits: Vec<Limit>,
     /// Accepting is paused because every ring is full (reported once per pause).
@@ -265,6 +268,7 @@ impl<M: Send + 'static> Core<M> {
                 return;
             }
             // A full queue is submitted to make room.
+            self.enters += 1;
             match ring.submit() {
                 Ok(_) => {}
                 // The kernel holds overflowed completions and takes no more submissions until
@@ -465,7 +469,15 @@ impl<M: Send + 'static> Core<M> {
                 // long as the home ring (both belong to this worker).
                 unsafe { self.push(0, &entry) };
             }
-            let _ = self.rings[r].ring.submit();
+            // Entered only with something to submit or a kernel flag asking for it: an idle
+            // sub-ring's enter did nothing and cost a syscall per sub-ring per turn (measured:
+            // 83 % of a default server's enters, five sub-rings, at 50,000 messages/s).
+            let sq = self.rings[r].ring.submission();
+            if !sq.is_empty() || sq.cq_overflow() || sq.taskrun() {
+                drop(sq);
+                self.enters += 1;
+                let _ = self.rings[r].ring.submit();
+            }
         }
     }
 
@@ -475,6 +487,9 @@ impl<M: Send + 'static> Core<M> {
             || !self.stashed.is_empty()
             || self.rings.iter_mut().any(|c| !c.ring.completion().is_empty());
         let want = usize::from(!pending);
+        self.enters += 1;
+        self.turns += 1;
+        self.counters.turns.store(self.turns, Ordering::Relaxed);
         let home = &self.rings[0].ring;
         let result = match self.timers.next_wait(Instant::now()).filter(|_| want > 0) {
             Some(wait) => {
@@ -491,11 +506,16 @@ impl<M: Send + 'static> Core<M> {
             // waits, within a bound.
             for _ in 0..MAX_TASKRUN_ENTERS {
                 let home = &mut self.rings[0].ring;
-                if !home.submission().taskrun() || home.submit().is_err() {
+                if !home.submission().taskrun() {
+                    break;
+                }
+                self.enters += 1;
+                if home.submit().is_err() {
                     break;
                 }
             }
         }
+        self.counters.enters.store(self.enters, Ordering::Relaxed);
         match result {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {

@@ -21,6 +21,11 @@ pub struct Counters {
     pub sockopt_failed: AtomicU64,
     /// Timer-wheel entries pending (a gauge, as of the end of the last loop turn).
     pub timers: AtomicU64,
+    /// Loop turns (each waits on the home ring once).
+    pub turns: AtomicU64,
+    /// io_uring_enter calls: the wait, and submissions outside it (sub-rings with work, a full
+    /// submission queue, deferred work the kernel flagged).
+    pub enters: AtomicU64,
 }
 
 impl Counters {

@@ -170,6 +170,8 @@ impl<H: Handler> Worker<H> {
             dialed: Vec::new(),
             limits: Vec::new(),
             paused: false,
+            turns: 0,
+            enters: 0,
         };
         Ok(Self { handler, core, bufs, pieces: Vec::new() })
     }
