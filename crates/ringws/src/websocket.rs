@@ -110,9 +110,9 @@ impl Control {
     }
 }
 
-/// Queues one frame: the header inline and the payload after it. Payloads that fit next to the
-/// header (22 bytes in all) travel inline with no allocation; others are copied once into a
-/// `Bytes`, or not at all when they already are one (`shared`).
+/// Queues one frame. Payloads that fit next to the header (22 bytes in all) travel inline with no
+/// allocation; others are copied once, with the header, into one `Bytes` (one chunk, one plain
+/// send), or not at all when they already are a shared `Bytes` (then the header goes inline).
 pub(crate) fn send_frame(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
@@ -144,8 +144,13 @@ pub(crate) fn send_frame(
                 joined[n..n + payload.len()].copy_from_slice(payload);
                 Chunk::inline(&joined[..n + payload.len()]).and_then(|c| io.send(id, c))
             } else {
-                let body = Chunk::Shared(Bytes::copy_from_slice(payload));
-                io.send_all(id, [Chunk::inline(&head[..n]), Some(body)].into_iter().flatten())
+                // The payload is copied anyway: header and payload in one buffer make one chunk,
+                // so the connection's send is a plain send, not a sendmsg whose msghdr and iovecs
+                // the kernel must copy in.
+                let mut frame = bytes::BytesMut::with_capacity(n + payload.len());
+                frame.extend_from_slice(&head[..n]);
+                frame.extend_from_slice(payload);
+                io.send(id, Chunk::Shared(frame.freeze()))
             }
         }
     };
