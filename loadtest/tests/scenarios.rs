@@ -33,7 +33,9 @@ impl Handler for Topic {
             Message::Text("sub") => {
                 ws.subscribe("t");
             }
-            Message::Text(t) => ws.publish("t", Kind::Text, t.as_bytes()),
+            Message::Text(t) => {
+                ws.publish("t", Kind::Text, t.as_bytes());
+            }
             Message::Binary(_) => {}
         }
     }

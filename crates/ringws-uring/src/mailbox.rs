@@ -17,6 +17,8 @@ pub(crate) struct Mailbox<M> {
     pending: AtomicBool,
     /// A duplicate of the worker's home ring descriptor: keeps that ring alive for senders.
     ring_fd: OnceLock<OwnedFd>,
+    /// The worker has stopped: posts are refused, not queued for nobody.
+    closed: AtomicBool,
 }
 
 impl<M> Mailbox<M> {
@@ -25,7 +27,17 @@ impl<M> Mailbox<M> {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             ring_fd: OnceLock::new(),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// The worker stopped (cleanly or not).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_ring_fd(&self, fd: OwnedFd) {
@@ -99,6 +111,10 @@ impl<M: Send> Remote<M> {
             .boxes
             .get(worker)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such worker"))?;
+        if mailbox.is_closed() {
+            let stopped = format!("worker {worker} has stopped: the message was not delivered");
+            return Err(io::Error::new(io::ErrorKind::NotConnected, stopped));
+        }
         let Some(fd) = mailbox.push(msg) else { return Ok(()) };
         let mut guard = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {

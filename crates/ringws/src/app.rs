@@ -7,7 +7,7 @@ use ringws_uring::ConnId;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) counts: Counts,
     /// The clock connections' deadlines are kept on.
     pub(crate) clock: Clock,
+    /// `ServerHandle::shutdown` was called: handles refuse further messages.
+    pub(crate) stopping: AtomicBool,
 }
 
 impl Shared {
@@ -237,6 +239,7 @@ impl App {
             open: AtomicUsize::new(0),
             counts: Counts::default(),
             clock: Clock { epoch: std::time::Instant::now() },
+            stopping: AtomicBool::new(false),
         });
         let for_workers = shared.clone();
         let inner = ringws_uring::Server::start(driver, move |_| Engine::new(for_workers.clone()))?;
@@ -289,7 +292,8 @@ impl ServerHandle {
     /// Sends a text message to `conn` (on whichever worker owns it).
     ///
     /// # Errors
-    /// The worker could not be woken.
+    /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
+    /// could not be woken.
     pub fn send_text(&self, conn: ConnId, text: impl Into<Bytes>) -> io::Result<()> {
         self.send(conn, OpCode::Text, text.into())
     }
@@ -297,40 +301,55 @@ impl ServerHandle {
     /// Sends a binary message to `conn`.
     ///
     /// # Errors
-    /// The worker could not be woken.
+    /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
+    /// could not be woken.
     pub fn send_binary(&self, conn: ConnId, payload: impl Into<Bytes>) -> io::Result<()> {
         self.send(conn, OpCode::Binary, payload.into())
     }
 
     fn send(&self, conn: ConnId, opcode: OpCode, payload: Bytes) -> io::Result<()> {
-        self.inner.post(usize::from(conn.worker()), EngineMsg::Send { conn, opcode, payload })
+        self.post(usize::from(conn.worker()), EngineMsg::Send { conn, opcode, payload })
+    }
+
+    /// Posts to a worker, refused once the server is shutting down or the worker has stopped.
+    fn post(&self, worker: usize, msg: EngineMsg) -> io::Result<()> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            let why = "the server is shutting down: the message was not delivered";
+            return Err(io::Error::new(io::ErrorKind::NotConnected, why));
+        }
+        self.inner.post(worker, msg)
     }
 
     /// Starts the closing handshake on `conn`.
     ///
     /// # Errors
-    /// `InvalidInput` for a code that may not be sent ([`crate::InvalidCloseCode`]); the worker
+    /// `InvalidInput` for a code that may not be sent ([`crate::InvalidCloseCode`]);
+    /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
     /// could not be woken.
     pub fn close(&self, conn: ConnId, code: CloseCode, reason: &str) -> io::Result<()> {
         let code = crate::handler::sendable(code)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let msg = EngineMsg::Close { conn, code: code.0, reason: reason.to_owned() };
-        self.inner.post(usize::from(conn.worker()), msg)
+        self.post(usize::from(conn.worker()), msg)
     }
 
     /// Publishes to every subscriber of `topic` on every worker, from any thread (a tokio task
-    /// of the application, say). The frame is encoded once here and shared by all.
+    /// of the application, say). The frame is encoded once here and shared by all. Returns how
+    /// many subscribers it is addressed to (all workers, as counted now; delivery is at most
+    /// once).
     ///
     /// # Errors
-    /// A worker could not be woken.
-    pub fn publish(&self, topic: &str, kind: Kind, payload: &[u8]) -> io::Result<()> {
+    /// `NotConnected` once the server is shutting down or a worker has stopped; a worker could
+    /// not be woken.
+    pub fn publish(&self, topic: &str, kind: Kind, payload: &[u8]) -> io::Result<usize> {
+        let reached = self.shared.counts.get(topic);
         let frame = encode_frame(kind.opcode(), payload);
         let topic: Arc<str> = Arc::from(topic);
         for worker in 0..self.inner.workers() {
             let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone() };
-            self.inner.post(worker, msg)?;
+            self.post(worker, msg)?;
         }
-        Ok(())
+        Ok(reached)
     }
 
     /// Subscribers of `topic` over all workers.
@@ -341,6 +360,7 @@ impl ServerHandle {
     /// Graceful shutdown: stop accepting, 1001 to every connection, drain send queues within the
     /// close timeout, then the workers exit and [`Server::join`] returns.
     pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
         self.inner.shutdown();
     }
 

@@ -2,9 +2,8 @@
 //! struct (`open`, `message`, `drain`, `close`), with typed per-connection data.
 
 use ringws_proto::CloseCode;
-use ringws_uring::ConnId;
 
-use crate::websocket::WebSocket;
+use crate::websocket::{Closed, WebSocket};
 
 /// A data message, borrowed: from the receive buffer when it arrived in one frame (no copy), or
 /// from the connection's reassembly buffer.
@@ -208,9 +207,9 @@ pub trait Handler: 'static {
         let _ = (ws, bytes);
     }
 
-    /// The connection is closed: `code` is the peer's close code (1005 if its close frame had
-    /// none), ours if we failed the connection, or 1006 if the peer vanished without a close.
-    fn on_close(&mut self, id: ConnId, data: Self::Data, code: u16, reason: &str) {
-        let _ = (id, data, code, reason);
+    /// The connection is closed: [`Closed`] has its id, code and reason, its data, and can
+    /// publish (a "player left" to the room).
+    fn on_close(&mut self, closed: Closed<'_, Self::Data>) {
+        let _ = closed;
     }
 }

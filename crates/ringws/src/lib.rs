@@ -36,4 +36,4 @@ pub use handler::{
 };
 pub use ringws_proto::{CloseCode, OpCode};
 pub use ringws_uring::ConnId;
-pub use websocket::WebSocket;
+pub use websocket::{Closed, WebSocket};

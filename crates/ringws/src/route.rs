@@ -9,7 +9,7 @@ use crate::app::Shared;
 use crate::engine::EngineMsg;
 use crate::handler::{Handler, Message, Reject, UpgradeRequest};
 use crate::pubsub::PubSub;
-use crate::websocket::{Control, WebSocket};
+use crate::websocket::{Closed, Control, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
 pub(crate) trait Route {
@@ -18,7 +18,7 @@ pub(crate) trait Route {
         request: &UpgradeRequest<'_>,
     ) -> Result<(Option<String>, Box<dyn Any>), Reject>;
     fn event(&mut self, ws: Ctx<'_>, event: Event<'_>);
-    fn close(&mut self, id: ConnId, data: Box<dyn Any>, code: u16, reason: &str);
+    fn close(&mut self, closed: Closed<'_, Box<dyn Any>>);
 }
 
 /// The untyped parts of a callback's `WebSocket`.
@@ -90,9 +90,10 @@ impl<H: Handler> Route for Typed<H> {
         }
     }
 
-    fn close(&mut self, id: ConnId, data: Box<dyn Any>, code: u16, reason: &str) {
+    fn close(&mut self, closed: Closed<'_, Box<dyn Any>>) {
+        let Closed { id, data, code, reason, pubsub, shared } = closed;
         if let Ok(data) = data.downcast::<H::Data>() {
-            self.0.on_close(id, *data, code, reason);
+            self.0.on_close(Closed { id, data: *data, code, reason, pubsub, shared });
         }
     }
 }

@@ -13,6 +13,22 @@ use crate::engine::EngineMsg;
 use crate::handler::{InvalidCloseCode, Kind, SendStatus, sendable};
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
 
+/// Queues a publish made on this worker; returns the subscribers it is addressed to (all
+/// workers, as counted now).
+pub(crate) fn queue_publish(
+    pubsub: &mut PubSub,
+    shared: &Shared,
+    topic: TopicName,
+    opcode: OpCode,
+    payload: &[u8],
+    skip: Option<u64>,
+) -> usize {
+    let reached = shared.counts.get(&topic);
+    let frame = encode_frame(opcode, payload);
+    pubsub.outbox.push(Publish { topic, frame, skip, local_origin: true });
+    reached
+}
+
 /// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
 /// liveness, the one timer, limits. Kept small (an idle connection pays for it a million times);
 /// what few connections need lives in [`Extra`], allocated on first use.
@@ -336,14 +352,17 @@ impl<D> WebSocket<'_, D> {
     }
 
     /// Publishes to every subscriber of `topic` on every worker, except this connection. The frame
-    /// is encoded once and shared; it leaves when this callback returns.
-    pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) {
-        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64()));
+    /// is encoded once and shared; it leaves when this callback returns. Returns how many
+    /// subscribers it is addressed to (over all workers, as counted now; delivery is at most
+    /// once: a slow subscriber may drop it).
+    pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
+        let me = usize::from(self.is_subscribed(topic));
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64())) - me
     }
 
     /// Like [`WebSocket::publish`], this connection included if it is subscribed.
-    pub fn publish_with_self(&mut self, topic: &str, kind: Kind, payload: &[u8]) {
-        self.publish_inner(topic, kind.opcode(), payload, None);
+    pub fn publish_with_self(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
+        self.publish_inner(topic, kind.opcode(), payload, None)
     }
 
     fn publish_inner(
@@ -352,20 +371,71 @@ impl<D> WebSocket<'_, D> {
         opcode: ringws_proto::OpCode,
         payload: &[u8],
         skip: Option<u64>,
-    ) {
-        let topic = self
-            .ctl
-            .subscriptions()
-            .iter()
-            .find(|t| &***t == topic)
-            .cloned()
-            .unwrap_or_else(|| topic.into());
-        let frame = encode_frame(opcode, payload);
-        self.pubsub.outbox.push(Publish { topic, frame, skip, local_origin: true });
+    ) -> usize {
+        let name = self.ctl.subscriptions().iter().find(|t| &***t == topic).cloned();
+        let name = name.unwrap_or_else(|| topic.into());
+        queue_publish(self.pubsub, self.shared, name, opcode, payload, skip)
     }
 
     /// Publishes dropped for this connection by backpressure so far.
     pub fn dropped(&self) -> u64 {
         self.ctl.dropped()
+    }
+}
+
+/// A connection that has closed, as `on_close` sees it: its id, close code and reason, its data
+/// (now owned by the handler), and the worker's pub/sub, so a game can tell the room that a
+/// player left. Its subscriptions are already gone.
+pub struct Closed<'a, D> {
+    pub(crate) id: ConnId,
+    pub(crate) data: D,
+    pub(crate) code: u16,
+    pub(crate) reason: &'a str,
+    pub(crate) pubsub: &'a mut PubSub,
+    pub(crate) shared: &'a Shared,
+}
+
+impl<D> std::fmt::Debug for Closed<'_, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Closed").field("id", &self.id).field("code", &self.code).finish()
+    }
+}
+
+impl<D> Closed<'_, D> {
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The peer's close code (1005 if its close frame had none), ours if we closed or failed the
+    /// connection, or 1006 if the peer vanished without a close.
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+
+    /// The close reason that came with the code.
+    pub fn reason(&self) -> &str {
+        self.reason
+    }
+
+    /// The connection's data.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The connection's data, taken.
+    pub fn into_data(self) -> D {
+        self.data
+    }
+
+    /// Publishes to every subscriber of `topic` on every worker ("player left"); returns how many
+    /// subscribers it is addressed to, as [`WebSocket::publish`].
+    pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
+        queue_publish(self.pubsub, self.shared, topic.into(), kind.opcode(), payload, None)
+    }
+
+    /// Subscribers of `topic` over all workers.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.shared.counts.get(topic)
     }
 }

@@ -15,12 +15,14 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::stream::MaybeTlsStream;
 
+#[path = "ringws/api.rs"]
+mod api;
 #[path = "ringws/faults.rs"]
 mod faults;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
-#[path = "ringws/routes.rs"]
-mod routes;
+#[path = "ringws/room.rs"]
+mod room;
 #[path = "ringws/timers.rs"]
 mod timers;
 
@@ -59,8 +61,9 @@ impl Handler for Echo {
         let _ = ws.send(message);
     }
 
-    fn on_close(&mut self, id: ConnId, _: (), code: u16, reason: &str) {
-        let _ = self.seen.send(Seen::Close(id, code, reason.to_owned()));
+    fn on_close(&mut self, closed: ringws::Closed<'_, ()>) {
+        let seen = Seen::Close(closed.id(), closed.code(), closed.reason().to_owned());
+        let _ = self.seen.send(seen);
     }
 }
 

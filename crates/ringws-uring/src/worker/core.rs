@@ -535,6 +535,9 @@ impl<M: Send + 'static> Core<M> {
 /// this. (Receive buffers are `BufRing`'s own concern.)
 impl<M> Drop for Core<M> {
     fn drop(&mut self) {
+        if let Some(mailbox) = self.boxes.get(usize::from(self.id)) {
+            mailbox.close();
+        }
         let busy = |c: &Conn| c.ops > 0 || c.life != Life::Free;
         if self.rings.iter().all(|ctx| !ctx.conns.iter().any(busy)) && self.dials.is_empty() {
             return;

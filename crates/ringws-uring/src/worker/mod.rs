@@ -203,6 +203,10 @@ impl<H: Handler> Worker<H> {
                 self.handler.on_limit(&mut Io { core: &mut self.core }, limit);
             }
             if self.core.finished() {
+                // What the last turn queued goes out: a post to another worker left only as a
+                // queued msg_ring would leave that worker's mailbox marked as woken while it
+                // sleeps on, deaf to every later post (a shutdown included).
+                let _ = self.core.rings[0].ring.submit();
                 break;
             }
             if let Some(e) = self.core.fatal.take() {

@@ -28,8 +28,11 @@ use crate::log::LogLimiter;
 use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route, deliver};
 use crate::table::ConnTable;
-use crate::websocket::{Control, close_with_deadline, send_close, send_frame, set_close_deadline};
+use crate::websocket::{
+    Closed, Control, close_with_deadline, send_close, send_frame, set_close_deadline,
+};
 
+mod closing;
 mod fanout;
 mod upgrade;
 use ringws_uring::Chunk;
@@ -409,25 +412,9 @@ impl ringws_uring::Handler for Engine {
         self.flush_publishes(io);
     }
 
-    fn on_close(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
-        let Some(mut conn) = self.conns.remove(id) else { return };
-        for topic in conn.ctl.subscriptions() {
-            if self.pubsub.unsubscribe(topic, id.to_u64()) {
-                self.shared.counts.add(topic, -1);
-            }
-        }
-        if let Phase::Open { route, data } = conn.phase {
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            let (code, reason) =
-                conn.ctl.take_code().unwrap_or((CloseCode::ABNORMAL.0, String::new()));
-            if let CloseCause::Error(e) = cause {
-                tracing::debug!(peer = %id, "connection error: {e}");
-            }
-            let handler = &mut self.routes[route];
-            if catch_unwind(AssertUnwindSafe(|| handler.close(id, data, code, &reason))).is_err() {
-                tracing::error!(peer = %id, "the handler panicked in on_close");
-            }
-        }
+    fn on_close(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
+        self.closed(id, cause);
+        self.flush_publishes(io);
     }
 
     fn on_limit(&mut self, io: &mut Io<'_, EngineMsg>, limit: ringws_uring::Limit) {

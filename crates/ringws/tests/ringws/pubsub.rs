@@ -3,8 +3,8 @@
 
 use super::{stop, wait_until};
 use ringws::{
-    Accept, App, ConnId, Handler, Kind, Limits, Message, Reject, RouteOptions, Server,
-    SlowConsumer, UpgradeRequest, WebSocket,
+    Accept, App, Handler, Kind, Limits, Message, Reject, RouteOptions, Server, SlowConsumer,
+    UpgradeRequest, WebSocket,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -43,9 +43,11 @@ impl Handler for Topics {
                 ws.unsubscribe(t);
                 let _ = ws.send_text("unsubscribed");
             }
-            (Some("pub"), Some(t), Some(p)) => ws.publish(t, Kind::Text, p.as_bytes()),
+            (Some("pub"), Some(t), Some(p)) => {
+                ws.publish(t, Kind::Text, p.as_bytes());
+            }
             (Some("pubself"), Some(t), Some(p)) => {
-                ws.publish_with_self(t, Kind::Text, p.as_bytes())
+                ws.publish_with_self(t, Kind::Text, p.as_bytes());
             }
             _ => {}
         }
@@ -55,8 +57,8 @@ impl Handler for Topics {
         let _ = self.events.send(Event::Dropped { buffered: ws.buffered_amount() });
     }
 
-    fn on_close(&mut self, _: ConnId, _: (), code: u16, _: &str) {
-        let _ = self.events.send(Event::Closed(code));
+    fn on_close(&mut self, closed: ringws::Closed<'_, ()>) {
+        let _ = self.events.send(Event::Closed(closed.code()));
     }
 }
 
