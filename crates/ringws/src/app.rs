@@ -49,6 +49,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Route `route`'s idle timeout (zero: none).
+    pub(crate) fn idle_timeout(&self, route: usize) -> std::time::Duration {
+        self.routes[route].options.idle_timeout.unwrap_or(self.limits.idle_timeout)
+    }
+
+    /// Route `route`'s largest message.
+    pub(crate) fn max_message_size(&self, route: usize) -> u64 {
+        self.routes[route].options.max_message_size.unwrap_or(self.limits.max_message_size)
+    }
+
     pub(crate) fn route_of(&self, path: &str) -> Option<usize> {
         self.router.at(path).map(|m| m.route)
     }

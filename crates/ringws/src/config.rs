@@ -61,8 +61,8 @@ pub enum SlowConsumer {
     Close,
 }
 
-/// Per-route settings for sending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Per-route settings, as uWebSockets' behaviors: each `None` takes the server-wide [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RouteOptions {
     /// Bytes queued for one connection beyond which publishes and sends to it are not queued.
@@ -71,11 +71,51 @@ pub struct RouteOptions {
     pub max_backpressure: Option<usize>,
     /// What to do with a subscriber over the limit. Default [`SlowConsumer::Drop`].
     pub slow_consumer: SlowConsumer,
+    /// Silence after which a connection is dropped; zero means never. Default `None`: the
+    /// server-wide `Limits::idle_timeout` (120 s).
+    pub idle_timeout: Option<Duration>,
+    /// Largest message, after reassembly (1009 beyond). Default `None`: the server-wide
+    /// `Limits::max_message_size` (16 MiB). A chat or game route wants far less.
+    pub max_message_size: Option<u64>,
+    /// Ping a silent connection at half its idle timeout, so a live client that only listens
+    /// (a market-data subscriber) is not dropped. Default true; without it, silence for the
+    /// idle timeout drops the connection.
+    pub auto_ping: bool,
+}
+
+impl Default for RouteOptions {
+    fn default() -> Self {
+        Self {
+            max_backpressure: None,
+            slow_consumer: SlowConsumer::Drop,
+            idle_timeout: None,
+            max_message_size: None,
+            auto_ping: true,
+        }
+    }
 }
 
 impl RouteOptions {
     /// Options with this backpressure limit and policy.
     pub fn new(max_backpressure: usize, slow_consumer: SlowConsumer) -> Self {
-        Self { max_backpressure: Some(max_backpressure), slow_consumer }
+        Self { max_backpressure: Some(max_backpressure), slow_consumer, ..Self::default() }
+    }
+
+    /// This route's idle timeout (zero: none).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// This route's largest message.
+    pub fn with_max_message_size(mut self, bytes: u64) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// No automatic pings on this route.
+    pub fn without_auto_ping(mut self) -> Self {
+        self.auto_ping = false;
+        self
     }
 }

@@ -83,6 +83,12 @@ impl MessageAssembler {
         self
     }
 
+    /// Changes the largest message, for the messages that start from now (an assembler reused
+    /// by a connection with another limit).
+    pub fn set_max_message_size(&mut self, limit: u64) {
+        self.max_message_size = limit;
+    }
+
     /// Whether no message is in progress and no memory is held.
     pub fn is_idle(&self) -> bool {
         self.open.is_none() && self.control_len == 0 && self.data.capacity() == 0

@@ -182,7 +182,12 @@ impl Engine {
         let handler = &mut self.routes[route];
         let mut codec = match conn.codec.take() {
             Some(codec) => codec,
-            None => self.codecs.pop().unwrap_or_else(|| Codec::new(&self.shared.limits)),
+            None => {
+                let mut codec =
+                    self.codecs.pop().unwrap_or_else(|| Codec::new(&self.shared.limits));
+                codec.assembler.set_max_message_size(self.shared.max_message_size(route));
+                codec
+            }
         };
         let ctl = &mut conn.ctl;
         let mut pos = 0;
@@ -282,7 +287,7 @@ impl Engine {
     /// idle ping at half the idle timeout, the drop at the full one; then it is re-armed for the
     /// next of them.
     fn on_timer_for(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
-        let (limits, clock) = (&self.shared.limits, self.shared.clock);
+        let clock = self.shared.clock;
         let now = clock.now(io);
         let Some(conn) = self.conns.get_mut(id) else { return };
         if !clock.fired(io, &mut conn.ctl.timer) {
@@ -305,14 +310,15 @@ impl Engine {
                 }
             }
             Phase::Done => {}
-            Phase::Open { .. } => {
+            Phase::Open { route, .. } => {
                 let ctl = &mut conn.ctl;
+                let timeout = self.shared.idle_timeout(route);
+                let auto_ping = self.shared.routes[route].options.auto_ping;
                 if ctl.close_deadline().is_some_and(|d| !now.before(d)) {
                     io.abort(id);
                     return;
                 }
                 let idle = now.since(ctl.last_seen);
-                let timeout = limits.idle_timeout;
                 if !timeout.is_zero() && idle >= timeout {
                     // Silent through a whole idle timeout, ping included: the peer is gone.
                     let pinged = ctl.ping_outstanding;
@@ -322,7 +328,8 @@ impl Engine {
                     return;
                 }
                 let half = timeout / 2;
-                if !timeout.is_zero()
+                if auto_ping
+                    && !timeout.is_zero()
                     && idle >= half
                     && !ctl.ping_outstanding
                     && ctl.close.can_send()
@@ -332,7 +339,8 @@ impl Engine {
                 }
                 // An idle timeout of zero means none: only a close deadline needs the timer.
                 let idle_next = (!timeout.is_zero()).then(|| {
-                    ctl.last_seen.after(if ctl.ping_outstanding { timeout } else { half })
+                    let ping_due = auto_ping && !ctl.ping_outstanding;
+                    ctl.last_seen.after(if ping_due { half } else { timeout })
                 });
                 let next = match (idle_next, ctl.close_deadline()) {
                     (Some(a), Some(b)) => Some(a.min(b)),

@@ -111,12 +111,13 @@ impl Engine {
         // The handshake's timer is usually still pending and earlier than the first idle
         // deadline: then nothing is added, and when it fires the connection's timer moves on to
         // the idle deadlines (one wheel entry at a time).
-        let (clock, idle) = (self.shared.clock, self.shared.limits.idle_timeout);
+        let (clock, idle) = (self.shared.clock, self.shared.idle_timeout(route));
+        let first = if self.shared.routes[route].options.auto_ping { idle / 2 } else { idle };
         if let Some(conn) = self.conns.get_mut(id) {
             let now = clock.now(io);
             conn.ctl.last_seen = now;
             if !idle.is_zero() {
-                clock.arm(io, id, &mut conn.ctl.timer, now.after(idle / 2));
+                clock.arm(io, id, &mut conn.ctl.timer, now.after(first));
             }
         }
         self.event(io, id, route, Event::Open);

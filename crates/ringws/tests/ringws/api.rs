@@ -141,3 +141,51 @@ fn close_codes_that_may_not_be_sent_are_refused_before_the_wire() {
     assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     stop(server);
 }
+
+/// Echoes.
+struct Plain;
+
+impl Handler for Plain {
+    type Data = ();
+
+    fn on_upgrade(&mut self, _: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+        Ok(Accept::new(()))
+    }
+
+    fn on_message(&mut self, ws: &mut WebSocket<'_, ()>, message: ringws::Message<'_>) {
+        let _ = ws.send(message);
+    }
+}
+
+#[test]
+fn each_route_has_its_own_idle_timeout_pings_and_message_limit() {
+    use ringws::RouteOptions;
+    use std::time::{Duration, Instant};
+    let quiet = RouteOptions::default()
+        .with_idle_timeout(Duration::from_millis(600))
+        .without_auto_ping()
+        .with_max_message_size(100);
+    let server = app().ws("/echo", || Plain).ws_with("/quiet", quiet, || Plain).start().unwrap();
+    let addr = server.local_addr();
+    // The small limit on /quiet only.
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/quiet")).unwrap();
+    ws.send(tungstenite::Message::binary(vec![1u8; 200])).unwrap();
+    match ws.read().unwrap() {
+        tungstenite::Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1009),
+        other => panic!("expected 1009, got {other:?}"),
+    }
+    let (mut big, _) = tungstenite::connect(format!("ws://{addr}/echo")).unwrap();
+    big.send(tungstenite::Message::binary(vec![1u8; 200])).unwrap();
+    assert_eq!(big.read().unwrap().len(), 200, "the server-wide limit on /echo");
+    // Silence on /quiet: dropped after 600 ms, with no ping first.
+    let (mut silent, _) = tungstenite::connect(format!("ws://{addr}/quiet")).unwrap();
+    let t0 = Instant::now();
+    match silent.read() {
+        Err(_) | Ok(tungstenite::Message::Close(_)) => {}
+        Ok(other) => panic!("no ping on /quiet, got {other:?}"),
+    }
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(550), "not before its idle timeout: {waited:?}");
+    assert!(waited < Duration::from_secs(5), "dropped at its idle timeout: {waited:?}");
+    stop(server);
+}
