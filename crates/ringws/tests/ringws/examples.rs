@@ -23,10 +23,10 @@ fn start_example(name: &str) -> (Child, SocketAddr) {
 /// Reads text messages until one satisfies `want`, skipping the rest (the room's ticks).
 fn read_until(ws: &mut Ws, want: impl Fn(&str) -> bool) -> String {
     for _ in 0..1000 {
-        if let tungstenite::Message::Text(t) = ws.read().unwrap() {
-            if want(t.as_str()) {
-                return t.to_string();
-            }
+        if let tungstenite::Message::Text(t) = ws.read().unwrap()
+            && want(t.as_str())
+        {
+            return t.to_string();
         }
     }
     panic!("never came");
