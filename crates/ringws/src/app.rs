@@ -88,8 +88,7 @@ impl Shared {
                 );
             }
             Some((_, r)) => {
-                let body: &[u8] = if request.method() == "HEAD" { b"" } else { &r.body };
-                handshake::write_response(&mut out, 200, &close, &r.content_type, body);
+                handshake::write_response(&mut out, 200, &close, &r.content_type, &r.body);
             }
             None if self.route_of(request.path()).is_some() => {
                 let headers = [("Upgrade", "websocket"), ("Connection", "close")];
@@ -102,6 +101,12 @@ impl Shared {
                 );
             }
             None => handshake::write_response(&mut out, 404, &close, "text/plain", b"not found\n"),
+        }
+        if request.method() == "HEAD" {
+            // The head of the GET answer, its Content-Length included (RFC 9110 §9.3.2).
+            if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                out.truncate(end + 4);
+            }
         }
         out
     }

@@ -189,3 +189,17 @@ fn each_route_has_its_own_idle_timeout_pings_and_message_limit() {
     assert!(waited < Duration::from_secs(5), "dropped at its idle timeout: {waited:?}");
     stop(server);
 }
+
+#[test]
+fn head_answers_with_the_get_answers_length_and_no_body() {
+    let server = app().ws("/echo", || Plain).get("/page", "text/plain", "twelve bytes").start();
+    let server = server.unwrap();
+    let addr = server.local_addr();
+    let head = raw_exchange(addr, b"HEAD /page HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-length: 12\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "no body: {head:?}");
+    let missing = raw_exchange(addr, b"HEAD /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 404") && missing.ends_with("\r\n\r\n"), "{missing}");
+    stop(server);
+}
