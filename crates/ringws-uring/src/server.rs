@@ -59,6 +59,10 @@ pub struct Config {
     /// server holds fails at start with an error naming the address, instead of silently
     /// splitting the traffic with it.
     pub reuse_port: bool,
+    /// Read each accepted connection's peer address ([`crate::Handler::on_peer`]): one
+    /// getsockopt(SO_PEERNAME) submission per connection (measured in docs/benchmarks.md).
+    /// Default true.
+    pub peer_addresses: bool,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             listen: true,
             recv_bundle: false,
             reuse_port: false,
+            peer_addresses: true,
         }
     }
 }
@@ -222,6 +227,7 @@ impl<M: Send + 'static> Server<M> {
                 timer_tick: config.timer_tick,
                 accept_margin: config.backlog.max(16) as u32,
                 recv_bundle: config.recv_bundle,
+                peer_addresses: config.peer_addresses,
             };
             let cpu = config.pin.then(|| cpus.get(id % cpus.len().max(1)).copied()).flatten();
             let boxes = boxes.clone();

@@ -135,6 +135,8 @@ pub(crate) enum OpKind {
     DialClose = 14,
     /// Setting a socket option on a dialed socket (index = dial slot).
     SockOpt = 15,
+    /// Reading an accepted connection's peer address (getsockopt SO_PEERNAME).
+    PeerName = 16,
 }
 
 impl OpKind {
@@ -155,6 +157,7 @@ impl OpKind {
             13 => Self::DialConnect,
             14 => Self::DialClose,
             15 => Self::SockOpt,
+            16 => Self::PeerName,
             _ => return None,
         })
     }

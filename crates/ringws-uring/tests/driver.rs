@@ -235,3 +235,21 @@ fn an_overflowing_completion_queue_never_stalls_the_worker() {
     assert!(echoed, "every byte came back in order");
     shutdown_clean(server);
 }
+
+#[test]
+fn an_accepted_connection_reports_its_peer_before_its_data() {
+    let (server, rx) = common::start_reporting_peers(config(1));
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"hello").unwrap();
+    let mut back = [0u8; 5];
+    s.read_exact(&mut back).unwrap();
+    let events: Vec<Event> = rx.try_iter().collect();
+    let peer = events.iter().position(|e| matches!(e, Event::Peer(..)));
+    let data = events.iter().position(|e| matches!(e, Event::Data(..)));
+    let (Some(peer), Some(data)) = (peer, data) else { panic!("{events:?}") };
+    assert!(peer < data, "the peer is known before the first bytes: {events:?}");
+    let Event::Peer(_, addr) = events[peer] else { unreachable!() };
+    assert_eq!(addr, s.local_addr().unwrap(), "the client's own address");
+    drop(s);
+    shutdown_clean(server);
+}

@@ -76,13 +76,21 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9002".into())
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let (server, _tick) = serve(addr)?;
+    println!("listening on {}", server.local_addr());
+    server.join()
+}
+
+/// Starts the rooms on `addr`, and the tick on a tokio runtime (returned: it runs while kept).
+pub(crate) fn serve(
+    addr: SocketAddr,
+) -> std::io::Result<(ringws::Server, tokio::runtime::Runtime)> {
     let rooms = Rooms::default();
     let for_workers = rooms.clone();
     let server = App::new()
         .bind(addr)
         .ws("/room/:id", move || Room { rooms: for_workers.clone() })
         .start()?;
-    println!("listening on {}", server.local_addr());
     let handle = server.handle();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build()?;
@@ -102,5 +110,5 @@ fn main() -> std::io::Result<()> {
             }
         }
     });
-    server.join()
+    Ok((server, runtime))
 }

@@ -110,6 +110,7 @@ pub struct UpgradeRequest<'a> {
     pub(crate) request: &'a ringws_proto::handshake::Request<'a>,
     pub(crate) upgrade: &'a ringws_proto::handshake::Upgrade<'a>,
     pub(crate) params: &'a matchit::Params<'a, 'a>,
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -121,6 +122,12 @@ impl<'a> UpgradeRequest<'a> {
     /// The query string, if any, as sent (still percent-encoded).
     pub fn query(&self) -> Option<&'a str> {
         self.request.query()
+    }
+
+    /// The peer's address as the kernel saw it (behind a proxy, the proxy's). `None` only when
+    /// the driver does not read peer addresses (`Config::peer_addresses` off).
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
 
     /// The path parameter `name` of the route's pattern (`id` in `/room/{id}`), as it appears

@@ -21,6 +21,7 @@ mod deadline;
 mod engine;
 mod handler;
 mod log;
+mod peer;
 mod pubsub;
 mod route;
 mod router;

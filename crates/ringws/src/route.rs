@@ -51,11 +51,7 @@ pub(crate) fn deliver(
     ctx: Ctx<'_>,
     event: Event<'_>,
 ) -> Result<(), Panicked> {
-    let id = ctx.id;
-    catch_unwind(AssertUnwindSafe(|| route.event(ctx, event))).map_err(|_| {
-        tracing::error!(peer = %id, "the handler panicked: closing this connection with 1011");
-        Panicked
-    })
+    catch_unwind(AssertUnwindSafe(|| route.event(ctx, event))).map_err(|_| Panicked)
 }
 
 pub(crate) struct Typed<H>(pub(crate) H);

@@ -50,7 +50,6 @@ impl<C> ConnTable<C> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, id: ConnId) -> Option<&C> {
         let (generation, conn) =
             self.rings.get(usize::from(id.ring()))?.get(id.index() as usize)?.as_ref()?;

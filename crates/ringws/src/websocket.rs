@@ -47,7 +47,8 @@ pub(crate) struct Control {
     pub(crate) last_seen: Stamp,
     /// The connection's pending timer-wheel entry ([`crate::deadline`]).
     pub(crate) timer: Option<Stamp>,
-    pub(crate) max_backpressure: usize,
+    /// Bytes queued beyond which sends are refused (4 bytes here; limits over 4 GiB are cut).
+    max_backpressure: u32,
     extra: Option<Box<Extra>>,
 }
 
@@ -75,9 +76,17 @@ impl Control {
             slow_consumer: SlowConsumer::Drop,
             last_seen: now,
             timer: None,
-            max_backpressure,
+            max_backpressure: u32::try_from(max_backpressure).unwrap_or(u32::MAX),
             extra: None,
         }
+    }
+
+    pub(crate) fn max_backpressure(&self) -> usize {
+        self.max_backpressure as usize
+    }
+
+    pub(crate) fn set_max_backpressure(&mut self, bytes: usize) {
+        self.max_backpressure = u32::try_from(bytes).unwrap_or(u32::MAX);
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -141,7 +150,7 @@ pub(crate) fn send_frame(
     if !control && !ctl.close.can_send() {
         return SendStatus::Dropped;
     }
-    if !control && io.buffered(id) > ctl.max_backpressure {
+    if !control && io.buffered(id) > ctl.max_backpressure() {
         ctl.backpressured = true;
         return SendStatus::Dropped;
     }
@@ -172,7 +181,7 @@ pub(crate) fn send_frame(
     };
     match queued {
         None => SendStatus::Dropped,
-        Some(buffered) if buffered > ctl.max_backpressure => {
+        Some(buffered) if buffered > ctl.max_backpressure() => {
             ctl.backpressured = true;
             SendStatus::Backpressure
         }

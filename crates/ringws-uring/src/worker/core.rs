@@ -55,6 +55,11 @@ pub(crate) struct Core<M> {
     /// Loop turns and io_uring enters so far (also published in `counters`, once a turn).
     pub(super) turns: u64,
     pub(super) enters: u64,
+    /// Peer-address queries in flight, by their `user_data`: the kernel writes into each.
+    pub(super) peers: std::collections::HashMap<u64, super::peer::PeerBuf>,
+    /// The sockaddr length SO_PEERNAME is asked with (the listener's family), or `None` when
+    /// peer addresses are not read.
+    pub(super) peer_len: Option<u32>,
     /// Limits hit this turn, for the handler (`on_limit`).
     pub(super) limits: Vec<Limit>,
     /// Accepting is paused because every ring is full (reported once per pause).
@@ -77,6 +82,8 @@ impl<M: Send + 'static> Core<M> {
         let generation = next_generation(conn.generation);
         *conn = Conn { generation, life: Life::Open(Write::Open), ..Conn::empty() };
         self.counters.accepted.fetch_add(1, Ordering::Release);
+        // Before the receive: its completion comes first, so the peer is known before the data.
+        self.ask_peer(r, index, generation);
         self.arm_recv(r, index);
         ConnId::new(self.id, r, generation, index)
     }
@@ -575,5 +582,6 @@ impl<M> Drop for Core<M> {
         for dial in self.dials.iter_mut().filter_map(Option::take) {
             std::mem::forget(dial);
         }
+        std::mem::forget(std::mem::take(&mut self.peers));
     }
 }

@@ -17,6 +17,17 @@ pub trait Handler: 'static {
         let _ = (io, conn);
     }
 
+    /// The peer address of `conn` is known: called once, after `on_open` and before its first
+    /// `on_data`, when [`crate::Config::peer_addresses`] is on.
+    fn on_peer(
+        &mut self,
+        io: &mut Io<'_, Self::Message>,
+        conn: ConnId,
+        peer: std::net::SocketAddr,
+    ) {
+        let _ = (io, conn, peer);
+    }
+
     /// An outgoing connection asked for with [`Io::connect`] is established (or failed);
     /// `tag` is the caller's value. On success the connection receives like an accepted one.
     fn on_connect(&mut self, io: &mut Io<'_, Self::Message>, tag: u64, result: io::Result<ConnId>) {

@@ -10,6 +10,7 @@
 //! | `dial` | outgoing connections (socket, bind, TCP_NODELAY, connect) |
 //! | `facade` | `Io`, what a handler may do |
 //! | `handler` | the `Handler` trait and `CloseCause` |
+//! | `peer` | an accepted connection's peer address (getsockopt SO_PEERNAME through io_uring) |
 //! | `counters` | `Counters` and `ExitReport` |
 
 mod completions;
@@ -19,6 +20,7 @@ mod counters;
 mod dial;
 mod facade;
 mod handler;
+mod peer;
 
 /// What the worker's rooms share: one import line in each of them.
 mod prelude {
@@ -67,6 +69,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) timer_tick: Duration,
     pub(crate) accept_margin: u32,
     pub(crate) recv_bundle: bool,
+    pub(crate) peer_addresses: bool,
 }
 
 /// Every worker's mailbox, indexed by worker.
@@ -144,6 +147,13 @@ impl<H: Handler> Worker<H> {
             let conns = Vec::with_capacity(this_table as usize);
             rings.push(RingCtx { ring, slots, conns, poll_armed: false });
         }
+        let peer_len = match (&listener, config.peer_addresses) {
+            (Some(l), true) => Some(match crate::sys::local_addr(l)? {
+                std::net::SocketAddr::V4(_) => size_of::<libc::sockaddr_in>() as u32,
+                std::net::SocketAddr::V6(_) => size_of::<libc::sockaddr_in6>() as u32,
+            }),
+            _ => None,
+        };
         let core = Core {
             id: config.id,
             rings,
@@ -172,6 +182,8 @@ impl<H: Handler> Worker<H> {
             paused: false,
             turns: 0,
             enters: 0,
+            peers: std::collections::HashMap::new(),
+            peer_len,
         };
         Ok(Self { handler, core, bufs, pieces: Vec::new() })
     }
@@ -302,6 +314,7 @@ impl<H: Handler> Worker<H> {
             Some(OpKind::DialBind) => self.core.on_dial_bind(ud.index(), res),
             Some(OpKind::DialConnect) => self.core.on_dial_connect(ud.index(), res),
             Some(OpKind::DialClose) => self.core.on_dial_closed(ud.index()),
+            Some(OpKind::PeerName) => self.on_peer_name(r, ud, res),
             Some(OpKind::SockOpt) => {
                 let counters = &self.core.counters;
                 let counter =

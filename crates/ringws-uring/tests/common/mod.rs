@@ -12,6 +12,8 @@ pub(crate) struct Echo {
     pub(crate) last_closed: Option<ConnId>,
     /// Close each connection this long after it opened (a timer-wheel deadline).
     pub(crate) close_after: Option<Duration>,
+    /// Report peer addresses and data arrivals too (`Event::Peer`, `Event::Data`).
+    pub(crate) report_peers: bool,
 }
 
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub(crate) enum Event {
     Message(usize, u64),
     SendResult(Option<usize>),
     Limit(String),
+    Peer(ConnId, std::net::SocketAddr),
+    Data(ConnId),
 }
 
 pub(crate) enum Msg {
@@ -46,6 +50,9 @@ impl Handler for Echo {
     }
 
     fn on_data(&mut self, io: &mut Io<'_, Msg>, conn: ConnId, data: &mut [u8]) {
+        if self.report_peers {
+            let _ = self.events.send(Event::Data(conn));
+        }
         if data == b"FIN" {
             io.send(conn, Chunk::inline(b"bye").expect("fits inline"));
             io.shutdown_write(conn);
@@ -53,6 +60,12 @@ impl Handler for Echo {
         }
         let chunk = Chunk::from(bytes::Bytes::copy_from_slice(data));
         io.send(conn, chunk);
+    }
+
+    fn on_peer(&mut self, _io: &mut Io<'_, Msg>, conn: ConnId, peer: SocketAddr) {
+        if self.report_peers {
+            let _ = self.events.send(Event::Peer(conn, peer));
+        }
     }
 
     fn on_limit(&mut self, _io: &mut Io<'_, Msg>, limit: ringws_uring::Limit) {
@@ -101,10 +114,27 @@ pub(crate) fn start_with(
     config: Config,
     close_after: Option<Duration>,
 ) -> (Server<Msg>, mpsc::Receiver<Event>) {
+    start_echo(config, close_after, false)
+}
+
+/// An echo server whose handler also reports peer addresses and data arrivals.
+pub(crate) fn start_reporting_peers(config: Config) -> (Server<Msg>, mpsc::Receiver<Event>) {
+    start_echo(config, None, true)
+}
+
+fn start_echo(
+    config: Config,
+    close_after: Option<Duration>,
+    report_peers: bool,
+) -> (Server<Msg>, mpsc::Receiver<Event>) {
     let (tx, rx) = mpsc::channel();
-    let server =
-        Server::start(config, move |_| Echo { events: tx.clone(), last_closed: None, close_after })
-            .expect("server starts");
+    let server = Server::start(config, move |_| Echo {
+        events: tx.clone(),
+        last_closed: None,
+        close_after,
+        report_peers,
+    })
+    .expect("server starts");
     (server, rx)
 }
 

@@ -7,6 +7,8 @@ impl Engine {
     /// The driver closed `id`: forget it, and tell its route (a panic there is logged).
     pub(super) fn closed(&mut self, id: ConnId, cause: &CloseCause) {
         let Some(mut conn) = self.conns.remove(id) else { return };
+        let peer = Shown(self.peers.addr(id, conn.peer));
+        self.peers.forget(id, conn.peer);
         for topic in conn.ctl.subscriptions() {
             if self.pubsub.unsubscribe(topic, id.to_u64()) {
                 self.shared.counts.add(topic, -1);
@@ -17,14 +19,14 @@ impl Engine {
             let (code, reason) =
                 conn.ctl.take_code().unwrap_or((CloseCode::ABNORMAL.0, String::new()));
             if let CloseCause::Error(e) = cause {
-                tracing::debug!(peer = %id, "connection error: {e}");
+                tracing::debug!(%peer, conn = %id, "connection error: {e}");
             }
             let handler = &mut self.routes[route];
             let pubsub = &mut self.pubsub;
             let shared = &self.shared;
             let closed = Closed { id, data, code, reason: &reason, pubsub, shared };
             if catch_unwind(AssertUnwindSafe(|| handler.close(closed))).is_err() {
-                tracing::error!(peer = %id, "the handler panicked in on_close");
+                tracing::error!(%peer, conn = %id, "the handler panicked in on_close");
             }
         }
     }

@@ -37,7 +37,7 @@ impl Engine {
                 continue;
             }
             let id = ConnId::from_u64(key);
-            if io.buffered(id) > ctl.max_backpressure {
+            if io.buffered(id) > ctl.max_backpressure() {
                 ctl.count_drop();
                 ctl.backpressured = true;
                 slow.push((key, publish.frame.len()));

@@ -25,6 +25,7 @@ use crate::app::Shared;
 use crate::config::SlowConsumer;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
+use crate::peer::{Peer, Peers, Shown};
 use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route, deliver};
 use crate::table::ConnTable;
@@ -103,6 +104,8 @@ impl Codec {
 /// one timer-wheel entry (a unit test guards its size).
 struct Conn {
     phase: Phase,
+    /// Where it comes from (known before its first byte).
+    peer: Peer,
     /// Only while a frame or message is partial (see [`Codec`]).
     codec: Option<Box<Codec>>,
     ctl: Control,
@@ -120,6 +123,8 @@ pub(crate) struct Engine {
     #[allow(clippy::vec_box)]
     codecs: Vec<Box<Codec>>,
     pubsub: PubSub,
+    /// IPv6 peer addresses (IPv4 ones live in the connections).
+    peers: Peers,
     /// Subscribers that went over their limit during a fan-out (reused between publishes).
     slow: Vec<(u64, usize)>,
     log: LogLimiter,
@@ -134,6 +139,7 @@ impl Engine {
             conns: ConnTable::new(),
             codecs: Vec::new(),
             pubsub: PubSub::default(),
+            peers: Peers::default(),
             slow: Vec::new(),
             log: LogLimiter::new(20, Instant::now()),
         }
@@ -144,8 +150,14 @@ impl Engine {
             if suppressed > 0 {
                 tracing::warn!(suppressed, "earlier peer errors not logged (rate limit)");
             }
-            tracing::warn!(peer = %id, "{what}: {detail}");
+            let peer = self.peer_of(id);
+            tracing::warn!(%peer, conn = %id, "{what}: {detail}");
         }
+    }
+
+    /// The peer of `id`, for log lines.
+    fn peer_of(&self, id: ConnId) -> Shown {
+        Shown(self.conns.get(id).and_then(|c| self.peers.addr(id, c.peer)))
     }
 
     fn event(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, route: usize, event: Event<'_>) {
@@ -167,6 +179,8 @@ impl Engine {
     /// A handler panicked on `id`: that connection is closed with 1011 and the worker goes on
     /// (the handler's own state may be half updated; `docs/architecture.md` says what that means).
     fn fail_panicked(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let peer = self.peer_of(id);
+        tracing::error!(%peer, conn = %id, "the handler panicked: closing this connection with 1011");
         if let Some(conn) = self.conns.get_mut(id) {
             conn.ctl.failed = true;
             let code = CloseCode::INTERNAL_ERROR;
@@ -391,7 +405,7 @@ impl ringws_uring::Handler for Engine {
         clock.arm(io, conn, &mut ctl.timer, now.after(limits.handshake_timeout));
         let phase = Phase::Handshake(Vec::new());
         let slots = io.ring_slots(conn.ring());
-        self.conns.insert(conn, slots, Conn { phase, codec: None, ctl });
+        self.conns.insert(conn, slots, Conn { phase, peer: Peer::Unknown, codec: None, ctl });
     }
 
     fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
@@ -423,6 +437,12 @@ impl ringws_uring::Handler for Engine {
     fn on_close(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, cause: &CloseCause) {
         self.closed(id, cause);
         self.flush_publishes(io);
+    }
+
+    fn on_peer(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, peer: std::net::SocketAddr) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.peer = self.peers.record(id, peer);
+        }
     }
 
     fn on_limit(&mut self, io: &mut Io<'_, EngineMsg>, limit: ringws_uring::Limit) {

@@ -60,6 +60,7 @@ impl Engine {
             return Err(reply(404, "no WebSocket endpoint at this path\n"));
         };
         let route = matched.route;
+        let peer = self.peer_of(id);
         let upgrade = request.websocket().map_err(|e| {
             let mut out = Vec::new();
             handshake::write_reject(&mut out, &e);
@@ -72,18 +73,20 @@ impl Engine {
             if self.log.allow(io.now()).is_some() {
                 let max = shared.limits.max_connections;
                 tracing::warn!(
-                    peer = %id,
+                    %peer,
+                    conn = %id,
                     "connection limit reached: {max} WebSocket connections open \
                      (max_connections); upgrades are answered 503"
                 );
             }
             return Err(reply(503, "connection limit reached\n"));
         }
-        let view = UpgradeRequest { request, upgrade: &upgrade, params: &matched.params };
+        let params = &matched.params;
+        let view = UpgradeRequest { request, upgrade: &upgrade, params, peer: peer.0 };
         let handler = &mut self.routes[route];
         let (protocol, data) = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
             .unwrap_or_else(|_| {
-                tracing::error!(peer = %id, "the handler panicked in on_upgrade: 500");
+                tracing::error!(%peer, conn = %id, "the handler panicked in on_upgrade: 500");
                 Err(crate::handler::Reject::new(500, "internal error"))
             })
             .map_err(|r| reply(r.status, &format!("{}\n", r.body)))?;
@@ -94,8 +97,8 @@ impl Engine {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.phase = Phase::Open { route, data };
             let options = shared.routes[route].options;
-            conn.ctl.max_backpressure =
-                options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
+            let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
+            conn.ctl.set_max_backpressure(limit);
             conn.ctl.slow_consumer = options.slow_consumer;
         }
         Ok(route)

@@ -203,3 +203,31 @@ fn head_answers_with_the_get_answers_length_and_no_body() {
     assert!(missing.starts_with("HTTP/1.1 404") && missing.ends_with("\r\n\r\n"), "{missing}");
     stop(server);
 }
+
+/// Tells each client where it comes from.
+struct Mirror;
+
+impl Handler for Mirror {
+    type Data = String;
+
+    fn on_upgrade(&mut self, req: &UpgradeRequest<'_>) -> Result<Accept<String>, Reject> {
+        let peer = req.peer().ok_or_else(|| Reject::new(500, "no peer address"))?;
+        Ok(Accept::new(peer.to_string()))
+    }
+
+    fn on_open(&mut self, ws: &mut WebSocket<'_, String>) {
+        let peer = ws.data().clone();
+        let _ = ws.send_text(&peer);
+    }
+}
+
+#[test]
+fn the_upgrade_request_knows_the_peers_address() {
+    let server = app().ws("/mirror", || Mirror).start().unwrap();
+    let stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mine = stream.local_addr().unwrap();
+    let url = format!("ws://{}/mirror", server.local_addr());
+    let (mut ws, _) = tungstenite::client(url, stream).expect("upgrade");
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text(mine.to_string()));
+    stop(server);
+}

@@ -1,24 +1,11 @@
-//! The examples, run as a user would and driven by a real client (`cargo test` builds them).
+//! The examples, served in-process (each has a `serve` its `main` calls) and driven by a real
+//! client.
 
 use super::{Ws, raw_exchange, upgrade_head};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 
-/// Starts `examples/NAME` on a free port; returns it and its address (from its first line).
-fn start_example(name: &str) -> (Child, SocketAddr) {
-    let deps = std::env::current_exe().unwrap();
-    let bin = deps.parent().and_then(|d| d.parent()).unwrap().join("examples").join(name);
-    let mut child = Command::new(&bin)
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (built by `cargo test`)", bin.display()));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}"));
-    (child, addr.parse().unwrap())
-}
+#[allow(dead_code)] // its `main` is the example's, not the test's
+#[path = "../../examples/game_room.rs"]
+mod game_room;
 
 /// Reads text messages until one satisfies `want`, skipping the rest (the room's ticks).
 fn read_until(ws: &mut Ws, want: impl Fn(&str) -> bool) -> String {
@@ -34,7 +21,8 @@ fn read_until(ws: &mut Ws, want: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn the_game_room_example_relays_ticks_and_says_who_left() {
-    let (mut child, addr) = start_example("game_room");
+    let (server, tick) = game_room::serve("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr();
     let join =
         |name: &str| tungstenite::connect(format!("ws://{addr}/room/1?name={name}")).unwrap().0;
     let mut ann = join("ann");
@@ -48,6 +36,7 @@ fn the_game_room_example_relays_ticks_and_says_who_left() {
     read_until(&mut bob, |t| t.ends_with(": 1 players"));
     let nameless = raw_exchange(addr, upgrade_head("/room/1", "").as_bytes());
     assert!(nameless.starts_with("HTTP/1.1 400"), "{nameless}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.handle().shutdown();
+    server.join().unwrap();
+    drop(tick);
 }
