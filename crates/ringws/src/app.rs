@@ -335,6 +335,28 @@ impl ServerHandle {
         self.inner.post(worker, msg)
     }
 
+    /// Runs `f` on `conn`'s own worker, with the connection as its callbacks see it (send with
+    /// the real [`crate::SendStatus`], subscribe, unsubscribe, close, its data), or with `None`
+    /// if it is gone or its data is not a `D` (another route's). Answer back through a channel of
+    /// your choice (a tokio oneshot from an async task).
+    ///
+    /// # Errors
+    /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
+    /// could not be woken.
+    pub fn run<D, F>(&self, conn: ConnId, f: F) -> io::Result<()>
+    where
+        D: 'static,
+        F: for<'w> FnOnce(Option<&mut crate::WebSocket<'w, D>>) + Send + 'static,
+    {
+        let job = crate::route::Job(Box::new(move |ctx: Option<crate::route::Ctx<'_>>| {
+            let Some(ctx) = ctx else { return f(None) };
+            let Some(data) = ctx.data.downcast_mut::<D>() else { return f(None) };
+            let (io, id, ctl, pubsub, shared) = (ctx.io, ctx.id, ctx.ctl, ctx.pubsub, ctx.shared);
+            f(Some(&mut crate::WebSocket { io, id, data, ctl, pubsub, shared }));
+        }));
+        self.post(usize::from(conn.worker()), EngineMsg::Run { conn, job })
+    }
+
     /// Starts the closing handshake on `conn`.
     ///
     /// # Errors

@@ -31,6 +31,19 @@ pub(crate) struct Ctx<'a> {
     pub(crate) shared: &'a Shared,
 }
 
+/// A closure sent from another thread to run on a connection's worker
+/// ([`crate::ServerHandle::run`]); opaque.
+pub struct Job(pub(crate) Box<JobFn>);
+
+/// What a [`Job`] runs: the connection's untyped parts, or `None` if it is gone.
+pub(crate) type JobFn = dyn for<'a> FnOnce(Option<Ctx<'a>>) + Send;
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
 pub(crate) enum Event<'a> {
     Open,
     Message(Message<'a>),

@@ -57,6 +57,13 @@ pub enum EngineMsg {
         /// The encoded frame, shared by every subscriber.
         frame: Bytes,
     },
+    /// Run a closure on a connection of this worker ([`crate::ServerHandle::run`]).
+    Run {
+        /// The connection.
+        conn: ConnId,
+        /// The closure.
+        job: crate::route::Job,
+    },
     /// Close a connection of this worker.
     Close {
         /// The connection.
@@ -172,6 +179,26 @@ impl Engine {
             shared: &self.shared,
         };
         if deliver(self.routes[route].as_mut(), ctx, event).is_err() {
+            self.fail_panicked(io, id);
+        }
+    }
+
+    /// Runs a closure another thread sent for `id`: with the connection if it is open, with
+    /// `None` if it is gone (a panic in it fails the connection as a handler's would).
+    fn run_job(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, job: crate::route::Job) {
+        let open = self.conns.get_mut(id).and_then(|conn| match &mut conn.phase {
+            Phase::Open { data, .. } => Some((data, &mut conn.ctl)),
+            _ => None,
+        });
+        let ctx = open.map(|(data, ctl)| Ctx {
+            io: io.reborrow(),
+            id,
+            data: data.as_mut(),
+            ctl,
+            pubsub: &mut self.pubsub,
+            shared: &self.shared,
+        });
+        if catch_unwind(AssertUnwindSafe(|| (job.0)(ctx))).is_err() {
             self.fail_panicked(io, id);
         }
     }
@@ -475,6 +502,7 @@ impl ringws_uring::Handler for Engine {
                     close_with_deadline(io, conn, ctl, &self.shared, CloseCode(code), &reason);
                 }
             }
+            EngineMsg::Run { conn, job } => self.run_job(io, conn, job),
         }
         self.flush_publishes(io);
     }

@@ -231,3 +231,47 @@ fn the_upgrade_request_knows_the_peers_address() {
     assert_eq!(ws.read().unwrap(), tungstenite::Message::text(mine.to_string()));
     stop(server);
 }
+
+#[test]
+fn a_closure_runs_on_the_connections_worker_from_another_thread() {
+    use ringws::SendStatus;
+    use std::time::Duration;
+    let (server, rx) = super::server();
+    let mut ws = super::connect(&server);
+    let super::Seen::Open(id) = rx.recv().unwrap() else { panic!("an open first") };
+    let (tx, answers) = std::sync::mpsc::channel();
+    let (handle, t) = (server.handle(), tx.clone());
+    std::thread::spawn(move || {
+        handle.run::<(), _>(id, move |ws| {
+            let status = ws.map(|ws| {
+                ws.subscribe("news");
+                ws.send_text("from outside")
+            });
+            t.send(status).unwrap();
+        })
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    let wait = Duration::from_secs(5);
+    assert_eq!(answers.recv_timeout(wait).unwrap(), Some(SendStatus::Sent), "the real status");
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("from outside"));
+    assert_eq!(server.handle().subscriber_count("news"), 1, "subscribed from outside");
+    // Another route's data type, or a connection that is gone: `None`.
+    let t = tx.clone();
+    server
+        .handle()
+        .run::<String, _>(id, move |ws| t.send(ws.map(|_| SendStatus::Sent)).unwrap())
+        .unwrap();
+    assert_eq!(answers.recv_timeout(wait).unwrap(), None);
+    drop(ws);
+    while server.handle().open_connections() > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server
+        .handle()
+        .run::<(), _>(id, move |ws| tx.send(ws.map(|_| SendStatus::Sent)).unwrap())
+        .unwrap();
+    assert_eq!(answers.recv_timeout(wait).unwrap(), None, "gone");
+    stop(server);
+}
