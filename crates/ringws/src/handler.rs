@@ -73,12 +73,21 @@ pub struct Accept<D> {
     pub data: D,
     /// The chosen subprotocol (one the client offered), or `None`.
     pub protocol: Option<String>,
+    /// Extra headers on the 101 (a `Set-Cookie`, say); see [`Accept::with_header`].
+    pub headers: Vec<(String, String)>,
 }
 
 impl<D> Accept<D> {
     /// Accepts with `data` and no subprotocol.
     pub fn new(data: D) -> Self {
-        Self { data, protocol: None }
+        Self { data, protocol: None, headers: Vec::new() }
+    }
+
+    /// Adds a header to the 101. A name that is not an HTTP token, or a value with a control
+    /// character (a CR or LF would split the response), is left out and logged.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// Sets the subprotocol to answer with.
@@ -95,12 +104,21 @@ pub struct Reject {
     pub status: u16,
     /// The body, for humans.
     pub body: String,
+    /// Extra headers (`WWW-Authenticate` with 401, `Retry-After` with 503); see
+    /// [`Reject::with_header`].
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reject {
     /// A refusal with `status` and `body`.
     pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self { status, body: body.into() }
+        Self { status, body: body.into(), headers: Vec::new() }
+    }
+
+    /// Adds a header to the refusal; checked as [`Accept::with_header`].
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 
@@ -219,4 +237,13 @@ pub trait Handler: 'static {
     fn on_close(&mut self, closed: Closed<'_, Self::Data>) {
         let _ = closed;
     }
+}
+
+/// Whether an application's header may go on the wire: the name an HTTP token (RFC 9110 §5.1),
+/// the value free of control characters but tab (no CR or LF to split the response).
+pub(crate) fn header_ok(name: &str, value: &str) -> bool {
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    !name.is_empty()
+        && name.bytes().all(token)
+        && value.bytes().all(|c| c == b'\t' || (c >= 0x20 && c != 0x7f))
 }

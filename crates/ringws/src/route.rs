@@ -7,16 +7,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::Shared;
 use crate::engine::EngineMsg;
-use crate::handler::{Handler, Message, Reject, UpgradeRequest};
+use crate::handler::{Accept, Handler, Message, Reject, UpgradeRequest};
 use crate::pubsub::PubSub;
 use crate::websocket::{Closed, Control, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
 pub(crate) trait Route {
-    fn upgrade(
-        &mut self,
-        request: &UpgradeRequest<'_>,
-    ) -> Result<(Option<String>, Box<dyn Any>), Reject>;
+    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Box<dyn Any>>, Reject>;
     fn event(&mut self, ws: Ctx<'_>, event: Event<'_>);
     fn close(&mut self, closed: Closed<'_, Box<dyn Any>>);
 }
@@ -70,12 +67,9 @@ pub(crate) fn deliver(
 pub(crate) struct Typed<H>(pub(crate) H);
 
 impl<H: Handler> Route for Typed<H> {
-    fn upgrade(
-        &mut self,
-        request: &UpgradeRequest<'_>,
-    ) -> Result<(Option<String>, Box<dyn Any>), Reject> {
-        let accept = self.0.on_upgrade(request)?;
-        Ok((accept.protocol, Box::new(accept.data)))
+    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Box<dyn Any>>, Reject> {
+        let Accept { data, protocol, headers } = self.0.on_upgrade(request)?;
+        Ok(Accept { data: Box::new(data), protocol, headers })
     }
 
     fn event(&mut self, ctx: Ctx<'_>, event: Event<'_>) {

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use crate::app::Shared;
 use crate::config::SlowConsumer;
-use crate::handler::{Message, UpgradeRequest};
+use crate::handler::{Accept, Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::peer::{Peer, Peers, Shown};
 use crate::pubsub::{PubSub, Publish};

@@ -84,14 +84,29 @@ impl Engine {
         let params = &matched.params;
         let view = UpgradeRequest { request, upgrade: &upgrade, params, peer: peer.0 };
         let handler = &mut self.routes[route];
-        let (protocol, data) = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
+        let accept = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
             .unwrap_or_else(|_| {
                 tracing::error!(%peer, conn = %id, "the handler panicked in on_upgrade: 500");
                 Err(crate::handler::Reject::new(500, "internal error"))
             })
-            .map_err(|r| reply(r.status, &format!("{}\n", r.body)))?;
+            .map_err(|r| {
+                let mut headers = checked(&r.headers, &peer, id);
+                headers.push(("Connection", "close"));
+                let mut out = Vec::new();
+                let body = format!("{}\n", r.body);
+                let kind = "text/plain; charset=utf-8";
+                handshake::write_response(&mut out, r.status, &headers, kind, body.as_bytes());
+                out
+            })?;
+        let Accept { data, protocol, headers } = accept;
         let mut out = Vec::with_capacity(160);
         handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
+        // The application's headers go before the blank line that ends the head.
+        out.truncate(out.len() - 2);
+        for (name, value) in checked(&headers, &peer, id) {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
         if let Some(conn) = self.conns.get_mut(id) {
@@ -137,4 +152,23 @@ impl Engine {
             conn.phase = Phase::Done;
         }
     }
+}
+
+/// The application's headers that may go on the wire; the others are logged and left out.
+fn checked<'h>(
+    headers: &'h [(String, String)],
+    peer: &Shown,
+    id: ConnId,
+) -> Vec<(&'h str, &'h str)> {
+    headers
+        .iter()
+        .filter(|(name, value)| {
+            let ok = crate::handler::header_ok(name, value);
+            if !ok {
+                tracing::warn!(%peer, conn = %id, "header {name:?} left out: not a valid header");
+            }
+            ok
+        })
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
 }

@@ -275,3 +275,42 @@ fn a_closure_runs_on_the_connections_worker_from_another_thread() {
     assert_eq!(answers.recv_timeout(wait).unwrap(), None, "gone");
     stop(server);
 }
+
+/// Accepts `?ok` with a cookie, refuses the rest with a challenge; tries to inject a header.
+struct Gate;
+
+impl Handler for Gate {
+    type Data = ();
+
+    fn on_upgrade(&mut self, req: &UpgradeRequest<'_>) -> Result<Accept<()>, Reject> {
+        if req.query() == Some("ok") {
+            return Ok(Accept::new(())
+                .with_header("Set-Cookie", "session=abc")
+                .with_header("X-Evil", "a\r\nInjected: yes"));
+        }
+        Err(Reject::new(401, "who are you?").with_header("WWW-Authenticate", "Bearer"))
+    }
+}
+
+#[test]
+fn the_101_and_refusals_carry_the_applications_headers_and_nothing_injected() {
+    use std::io::{Read, Write};
+    let server = app().ws("/gate", || Gate).start().unwrap();
+    let addr = server.local_addr();
+    let refused = raw_exchange(addr, upgrade_head("/gate", "").as_bytes());
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("\r\nWWW-Authenticate: Bearer\r\n"), "{refused}");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(upgrade_head("/gate?ok", "").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("\r\nSet-Cookie: session=abc\r\n"), "{head}");
+    assert!(!head.contains("Injected") && !head.contains("X-Evil"), "{head}");
+    stop(server);
+}
