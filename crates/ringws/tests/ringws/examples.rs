@@ -40,3 +40,27 @@ fn the_game_room_example_relays_ticks_and_says_who_left() {
     server.join().unwrap();
     drop(tick);
 }
+
+#[allow(dead_code)] // its `main` is the example's, not the test's
+#[path = "../../examples/market_feed.rs"]
+mod market_feed;
+
+#[test]
+fn the_market_feed_example_fans_each_symbol_out_to_its_subscribers() {
+    let server = market_feed::serve("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr();
+    let subscribe =
+        |symbol: &str| tungstenite::connect(format!("ws://{addr}/feed/{symbol}")).unwrap().0;
+    let mut readers: Vec<Ws> = (0..20).map(|i| subscribe(["ACME", "GLOBEX"][i % 2])).collect();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        let symbol = ["ACME", "GLOBEX"][i % 2];
+        let first = read_until(reader, |_| true);
+        assert!(first.contains(&format!("\"s\":\"{symbol}\"")), "only its symbol: {first}");
+        let next = read_until(reader, |_| true);
+        assert_ne!(first, next, "ticks keep coming");
+    }
+    let unknown = raw_exchange(addr, upgrade_head("/feed/NOPE", "").as_bytes());
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    server.handle().shutdown();
+    server.join().unwrap();
+}
