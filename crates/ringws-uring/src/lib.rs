@@ -48,4 +48,4 @@ pub use mailbox::Remote;
 pub use ring::{Features, RingConfig};
 pub use server::{Config, Server, ServerHandle, WorkerInfo};
 pub use slot::ConnId;
-pub use worker::{CloseCause, Counters, ExitReport, Handler, Io, Limit};
+pub use worker::{CloseCause, Counters, ExitReport, Handler, Io, Limit, Poster};

@@ -3,6 +3,7 @@
 
 use ringws_proto::CloseCode;
 
+use crate::later::Later;
 use crate::websocket::{Closed, WebSocket};
 
 /// A data message, borrowed: from the receive buffer when it arrived in one frame (no copy), or
@@ -197,7 +198,24 @@ pub trait Handler: 'static {
     ///
     /// # Errors
     /// A [`Reject`] is answered as an HTTP response and the connection closed.
-    fn on_upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Self::Data>, Reject>;
+    /// The default refuses with 500: implement this or [`Handler::on_upgrade_later`].
+    fn on_upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Self::Data>, Reject> {
+        let _ = request;
+        Err(Reject::new(500, "this route answers no upgrade (no on_upgrade)"))
+    }
+
+    /// Decides on an upgrade now (`Some`), or later (`None`, keeping `later` and answering
+    /// through it from any thread: a tokio task that checks a token, say; see [`Later`]). The
+    /// default answers now with [`Handler::on_upgrade`]. Meanwhile the connection waits in its
+    /// handshake; without an answer within the handshake timeout it gets 503.
+    fn on_upgrade_later(
+        &mut self,
+        request: &UpgradeRequest<'_>,
+        later: Later<Self::Data>,
+    ) -> Option<Result<Accept<Self::Data>, Reject>> {
+        let _ = later;
+        Some(self.on_upgrade(request))
+    }
 
     /// The connection is open.
     fn on_open(&mut self, ws: &mut WebSocket<'_, Self::Data>) {

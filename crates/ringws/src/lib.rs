@@ -20,6 +20,7 @@ mod config;
 mod deadline;
 mod engine;
 mod handler;
+mod later;
 mod log;
 mod peer;
 mod pubsub;
@@ -35,6 +36,7 @@ pub use engine::EngineMsg;
 pub use handler::{
     Accept, Handler, InvalidCloseCode, Kind, Message, Reject, SendStatus, UpgradeRequest,
 };
+pub use later::{Answer, Later};
 pub use ringws_proto::{CloseCode, OpCode};
 pub use ringws_uring::ConnId;
 pub use websocket::{Closed, WebSocket};

@@ -8,15 +8,25 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::app::Shared;
 use crate::engine::EngineMsg;
 use crate::handler::{Accept, Handler, Message, Reject, UpgradeRequest};
+use crate::later::Later;
 use crate::pubsub::PubSub;
 use crate::websocket::{Closed, Control, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
 pub(crate) trait Route {
-    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Box<dyn Any>>, Reject>;
+    /// `None`: deferred, answered later through the `Later` made of `later`.
+    fn upgrade(
+        &mut self,
+        request: &UpgradeRequest<'_>,
+        later: LaterParts,
+    ) -> Option<Result<Accept<Box<dyn Any>>, Reject>>;
     fn event(&mut self, ws: Ctx<'_>, event: Event<'_>);
     fn close(&mut self, closed: Closed<'_, Box<dyn Any>>);
 }
+
+/// What a typed [`Later`] is made of.
+pub(crate) type LaterParts =
+    (ConnId, ringws_uring::Poster<EngineMsg>, std::sync::Arc<crate::later::LaterState>);
 
 /// The untyped parts of a callback's `WebSocket`.
 pub(crate) struct Ctx<'a> {
@@ -67,9 +77,17 @@ pub(crate) fn deliver(
 pub(crate) struct Typed<H>(pub(crate) H);
 
 impl<H: Handler> Route for Typed<H> {
-    fn upgrade(&mut self, request: &UpgradeRequest<'_>) -> Result<Accept<Box<dyn Any>>, Reject> {
-        let Accept { data, protocol, headers } = self.0.on_upgrade(request)?;
-        Ok(Accept { data: Box::new(data), protocol, headers })
+    fn upgrade(
+        &mut self,
+        request: &UpgradeRequest<'_>,
+        (conn, poster, state): LaterParts,
+    ) -> Option<Result<Accept<Box<dyn Any>>, Reject>> {
+        let later = Later::new(conn, poster, state);
+        let answer = self.0.on_upgrade_later(request, later)?;
+        Some(answer.map(|Accept { data, protocol, headers }| {
+            let data: Box<dyn Any> = Box::new(data);
+            Accept { data, protocol, headers }
+        }))
     }
 
     fn event(&mut self, ctx: Ctx<'_>, event: Event<'_>) {

@@ -21,6 +21,8 @@ mod api;
 mod examples;
 #[path = "ringws/faults.rs"]
 mod faults;
+#[path = "ringws/later.rs"]
+mod later;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
 #[path = "ringws/room.rs"]

@@ -100,6 +100,13 @@ impl<M: Send + 'static> Io<'_, M> {
         self.core.post(worker, Envelope::User(msg));
     }
 
+    /// A handle any thread can post to this server's workers with (one per worker, made on
+    /// first use and then cloned: its waker ring is shared).
+    pub fn poster(&mut self) -> Poster<M> {
+        let boxes = &self.core.boxes;
+        Poster(self.core.remote.get_or_insert_with(|| crate::Remote::new(boxes.clone())).clone())
+    }
+
     /// The number of workers.
     pub fn workers(&self) -> usize {
         self.core.boxes.len()
@@ -131,5 +138,30 @@ impl<M: Send + 'static> Io<'_, M> {
     /// Every open connection of this worker.
     pub fn connections(&self) -> Vec<ConnId> {
         self.core.open_ids()
+    }
+}
+
+/// Posts messages to a server's workers from any thread (see [`Io::poster`]).
+pub struct Poster<M: Send + 'static>(crate::Remote<Envelope<M>>);
+
+impl<M: Send + 'static> Clone for Poster<M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<M: Send + 'static> std::fmt::Debug for Poster<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Poster").field(&self.0).finish()
+    }
+}
+
+impl<M: Send + 'static> Poster<M> {
+    /// Sends `msg` to worker `worker`'s `on_message`.
+    ///
+    /// # Errors
+    /// No such worker, the worker has stopped, or it could not be woken.
+    pub fn post(&self, worker: usize, msg: M) -> io::Result<()> {
+        self.0.post(worker, Envelope::User(msg))
     }
 }

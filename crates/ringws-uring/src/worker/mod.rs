@@ -54,7 +54,7 @@ mod prelude {
 use prelude::*;
 
 pub use counters::{Counters, ExitReport};
-pub use facade::Io;
+pub use facade::{Io, Poster};
 pub use handler::{CloseCause, Handler, Limit};
 
 /// Worker configuration; see [`crate::Config`] for the server-wide settings.
@@ -183,6 +183,7 @@ impl<H: Handler> Worker<H> {
             turns: 0,
             enters: 0,
             peers: std::collections::HashMap::new(),
+            remote: None,
             peer_len,
         };
         Ok(Self { handler, core, bufs, pieces: Vec::new() })

@@ -14,6 +14,9 @@ impl Engine {
                 self.shared.counts.add(topic, -1);
             }
         }
+        if let Phase::Deferred(d) = &conn.phase {
+            d.state.gone.store(true, Ordering::Release);
+        }
         if let Phase::Open { route, data } = conn.phase {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             let (code, reason) =

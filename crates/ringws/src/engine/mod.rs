@@ -57,6 +57,13 @@ pub enum EngineMsg {
         /// The encoded frame, shared by every subscriber.
         frame: Bytes,
     },
+    /// The answer to a deferred upgrade ([`crate::Later`]).
+    Upgrade {
+        /// The connection.
+        conn: ConnId,
+        /// Accept or reject.
+        answer: crate::later::Answer,
+    },
     /// Run a closure on a connection of this worker ([`crate::ServerHandle::run`]).
     Run {
         /// The connection.
@@ -80,8 +87,19 @@ enum Phase {
     Handshake(Vec<u8>),
     /// A WebSocket connection on route `route`.
     Open { route: usize, data: Box<dyn Any> },
+    /// The route's handler will answer the upgrade later ([`crate::Later`]).
+    Deferred(Box<Deferred>),
     /// An HTTP answer was sent; the connection closes once it is out.
     Done,
+}
+
+/// A deferred upgrade waiting for its answer.
+struct Deferred {
+    route: usize,
+    key: handshake::AcceptKey,
+    /// Bytes that came after the request head (frames sent before the 101).
+    rest: Vec<u8>,
+    state: Arc<crate::later::LaterState>,
 }
 
 /// The frame decoder and message assembler of a connection. Only a connection with a partial
@@ -350,6 +368,13 @@ impl Engine {
                     self.answer(io, id, out);
                 }
             }
+            Phase::Deferred(_) => {
+                let mut out = Vec::new();
+                let headers = [("Retry-After", "1"), ("Connection", "close")];
+                let body = b"the upgrade was not answered in time\n";
+                handshake::write_response(&mut out, 503, &headers, "text/plain", body);
+                self.answer(io, id, out);
+            }
             Phase::Done => {}
             Phase::Open { route, .. } => {
                 let ctl = &mut conn.ctl;
@@ -444,6 +469,14 @@ impl ringws_uring::Handler for Engine {
                 self.handshake(io, id);
             }
             Phase::Open { .. } => self.frames(io, id, data),
+            Phase::Deferred(d) => {
+                // Frames before the 101: kept for after it, within the handshake's limit.
+                if d.rest.len() + data.len() > self.shared.limits.max_header_bytes {
+                    io.abort(id);
+                } else {
+                    d.rest.extend_from_slice(data);
+                }
+            }
             Phase::Done => {}
         }
         self.flush_publishes(io);
@@ -503,6 +536,7 @@ impl ringws_uring::Handler for Engine {
                 }
             }
             EngineMsg::Run { conn, job } => self.run_job(io, conn, job),
+            EngineMsg::Upgrade { conn, answer } => self.answer_later(io, conn, answer),
         }
         self.flush_publishes(io);
     }

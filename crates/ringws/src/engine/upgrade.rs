@@ -1,6 +1,7 @@
 //! The opening handshake: plain HTTP answers, refusals, and the upgrade to a WebSocket.
 
 use super::*;
+use crate::handler::Reject;
 
 impl Engine {
     pub(super) fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
@@ -26,23 +27,24 @@ impl Engine {
             self.answer(io, id, out);
             return;
         }
-        match self.upgrade(io, id, &request) {
-            Ok(route) => {
-                let rest = buf[request.len()..].to_vec();
-                self.open(io, id, route, rest);
-            }
+        let rest = buf[request.len()..].to_vec();
+        match self.upgrade(io, id, &request, rest) {
+            Ok(Some((route, rest))) => self.open(io, id, route, rest),
+            Ok(None) => {} // deferred: the answer comes as a message
             Err(out) => self.answer(io, id, out),
         }
     }
 
     /// Validates the upgrade and asks the route; on success the 101 is queued and the
-    /// connection's phase is `Open`. On refusal, the HTTP answer to send.
+    /// connection's phase is `Open` (`Some`: its route, and the bytes after the head), or the
+    /// route deferred its answer (`None`). On refusal, the HTTP answer to send.
     pub(super) fn upgrade(
         &mut self,
         io: &mut Io<'_, EngineMsg>,
         id: ConnId,
         request: &Request<'_>,
-    ) -> Result<usize, Vec<u8>> {
+        rest: Vec<u8>,
+    ) -> Result<Option<(usize, Vec<u8>)>, Vec<u8>> {
         let shared = &self.shared;
         let reply = |status: u16, body: &str| {
             let mut out = Vec::new();
@@ -84,23 +86,44 @@ impl Engine {
         let params = &matched.params;
         let view = UpgradeRequest { request, upgrade: &upgrade, params, peer: peer.0 };
         let handler = &mut self.routes[route];
-        let accept = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view)))
+        let state = Arc::new(crate::later::LaterState::default());
+        let later = (id, io.poster(), state.clone());
+        let answer = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view, later)))
             .unwrap_or_else(|_| {
                 tracing::error!(%peer, conn = %id, "the handler panicked in on_upgrade: 500");
-                Err(crate::handler::Reject::new(500, "internal error"))
-            })
-            .map_err(|r| {
-                let mut headers = checked(&r.headers, &peer, id);
-                headers.push(("Connection", "close"));
-                let mut out = Vec::new();
-                let body = format!("{}\n", r.body);
-                let kind = "text/plain; charset=utf-8";
-                handshake::write_response(&mut out, r.status, &headers, kind, body.as_bytes());
-                out
-            })?;
+                Some(Err(crate::handler::Reject::new(500, "internal error")))
+            });
+        let key = *upgrade.accept_key();
+        let Some(answer) = answer else {
+            // Kept by the application, or dropped at once (then nobody will answer: 500 now).
+            if Arc::strong_count(&state) == 1 {
+                return Err(refusal(&Reject::new(500, "the upgrade was dropped"), &peer, id));
+            }
+            state.deferred.store(true, Ordering::Release);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.phase = Phase::Deferred(Box::new(Deferred { route, key, rest, state }));
+            }
+            return Ok(None);
+        };
+        let accept = answer.map_err(|r| refusal(&r, &peer, id))?;
+        self.accept(io, id, route, &key, accept);
+        Ok(Some((route, rest)))
+    }
+
+    /// Queues the 101 and makes the connection open on `route`.
+    fn accept(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        route: usize,
+        key: &handshake::AcceptKey,
+        accept: Accept<Box<dyn Any>>,
+    ) {
+        let peer = self.peer_of(id);
+        let shared = &self.shared;
         let Accept { data, protocol, headers } = accept;
         let mut out = Vec::with_capacity(160);
-        handshake::write_accept(&mut out, upgrade.accept_key(), protocol.as_deref(), None);
+        handshake::write_accept(&mut out, key, protocol.as_deref(), None);
         // The application's headers go before the blank line that ends the head.
         out.truncate(out.len() - 2);
         for (name, value) in checked(&headers, &peer, id) {
@@ -116,7 +139,31 @@ impl Engine {
             conn.ctl.set_max_backpressure(limit);
             conn.ctl.slow_consumer = options.slow_consumer;
         }
-        Ok(route)
+    }
+
+    /// A deferred upgrade's answer arrived from another thread.
+    pub(super) fn answer_later(
+        &mut self,
+        io: &mut Io<'_, EngineMsg>,
+        id: ConnId,
+        answer: crate::later::Answer,
+    ) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Phase::Deferred(_) = conn.phase else { return };
+        let Phase::Deferred(d) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
+        let Deferred { route, key, rest, .. } = *d;
+        match answer.0 {
+            Ok(Accept { data, protocol, headers }) => {
+                let data: Box<dyn Any> = data;
+                self.accept(io, id, route, &key, Accept { data, protocol, headers });
+                self.open(io, id, route, rest);
+            }
+            Err(reject) => {
+                let peer = self.peer_of(id);
+                let out = refusal(&reject, &peer, id);
+                self.answer(io, id, out);
+            }
+        }
     }
 
     pub(super) fn open(
@@ -171,4 +218,15 @@ fn checked<'h>(
         })
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect()
+}
+
+/// The HTTP answer to a refused upgrade: its status, the application's headers, its body.
+fn refusal(r: &Reject, peer: &Shown, id: ConnId) -> Vec<u8> {
+    let mut headers = checked(&r.headers, peer, id);
+    headers.push(("Connection", "close"));
+    let mut out = Vec::new();
+    let body = format!("{}\n", r.body);
+    let kind = "text/plain; charset=utf-8";
+    handshake::write_response(&mut out, r.status, &headers, kind, body.as_bytes());
+    out
 }
