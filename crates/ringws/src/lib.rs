@@ -38,5 +38,8 @@ pub use handler::{
 };
 pub use later::{Answer, Later};
 pub use ringws_proto::{CloseCode, OpCode};
+/// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.
+pub use ringws_uring::Config as DriverConfig;
 pub use ringws_uring::ConnId;
+pub use route::Job;
 pub use websocket::{Closed, WebSocket};

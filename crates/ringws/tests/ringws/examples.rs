@@ -64,3 +64,22 @@ fn the_market_feed_example_fans_each_symbol_out_to_its_subscribers() {
     server.handle().shutdown();
     server.join().unwrap();
 }
+
+#[allow(dead_code)] // its `main` is the example's, not the test's
+#[path = "../../examples/token_auth.rs"]
+mod token_auth;
+
+#[test]
+fn the_token_auth_example_checks_the_token_off_the_core() {
+    let (server, auth) = token_auth::serve("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr();
+    let (mut ann, _) = tungstenite::connect(format!("ws://{addr}/chat?token=secret-ann")).unwrap();
+    assert_eq!(ann.read().unwrap(), tungstenite::Message::text("welcome, ann"));
+    let bad = raw_exchange(addr, upgrade_head("/chat?token=guess", "").as_bytes());
+    assert!(bad.starts_with("HTTP/1.1 401") && bad.contains("WWW-Authenticate: Bearer"), "{bad}");
+    let none = raw_exchange(addr, upgrade_head("/chat", "").as_bytes());
+    assert!(none.starts_with("HTTP/1.1 401"), "{none}");
+    server.handle().shutdown();
+    server.join().unwrap();
+    drop(auth);
+}
