@@ -288,10 +288,30 @@ pub(crate) fn stall(progress: &Progress, connections: u64, target: &Target) -> S
              (lower --connect-rate) or nothing accepts on that port",
             target.addr
         );
+        // Measured: with 131,072 TIME_WAIT sockets left by an earlier run, the kernel's search
+        // for a free source port (bind to port 0) took the tool's whole core for a minute.
+        if let Some(tw) = time_wait_sockets().filter(|&tw| tw >= 10_000) {
+            why += &format!(
+                "; {tw} sockets are in TIME_WAIT on this machine, which slows the kernel's search \
+                 for free source ports (they expire within 60 s)"
+            );
+        }
     } else if not_dialed > 0 {
         why += " -- dials are paced by --connect-rate";
     }
     why
+}
+
+/// TCP sockets in TIME_WAIT on this machine (`/proc/net/sockstat`), if readable.
+fn time_wait_sockets() -> Option<u64> {
+    time_wait_in(&std::fs::read_to_string("/proc/net/sockstat").ok()?)
+}
+
+fn time_wait_in(stat: &str) -> Option<u64> {
+    let tcp = stat.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut words = tcp.split_whitespace();
+    words.position(|w| w == "tw")?;
+    words.next()?.parse().ok()
 }
 
 /// Waits while in-window events still arrive (deliveries of the window's last publishes).
@@ -320,4 +340,15 @@ pub(crate) fn progress_bar(common: &Common, len: u64, what: &str) -> indicatif::
     bar.set_style(style);
     bar.set_prefix(what.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_wait_sockets_are_read_from_sockstat() {
+        let stat = "sockets: used 4\nTCP: inuse 3 orphan 0 tw 131072 alloc 9 mem 1\nUDP: inuse 0\n";
+        assert_eq!(super::time_wait_in(stat), Some(131_072));
+        assert_eq!(super::time_wait_in("TCP: inuse 3\n"), None);
+        assert!(super::time_wait_sockets().is_some(), "this machine's own sockstat");
+    }
 }
