@@ -3,12 +3,16 @@
 //!
 //! ```text
 //!  on_data ─► Handshake: gather the head ─► parse_request ─► plain HTTP answer | 101 + on_open
+//!          │                                   └► deferred (`Later`): Deferred until answered
 //!          └► Open: FrameDecoder (unmask in place) ─► MessageAssembler ─► on_message / ping /
 //!             pong (auto-answered) / close (answered, then TCP closed)
 //!  protocol error ─► close frame with its code ─► FIN ─► wait for the peer's close or EOF
-//!  timers: handshake deadline (408), idle ping at half the idle timeout, drop at the full one,
-//!          close deadline
+//!  timers: one per connection (`timers`): handshake deadline (408; 503 if deferred), idle ping
+//!          at half the route's idle timeout, drop at the full one, close deadline
 //! ```
+//!
+//! Rooms: `upgrade` (the handshake, refusals, deferred answers), `timers`, `fanout` (publishes
+//! to this worker's subscribers), `closing` (a connection's end and `on_close`).
 
 use bytes::Bytes;
 use ringws_proto::close::CloseAction;
@@ -35,6 +39,7 @@ use crate::websocket::{
 
 mod closing;
 mod fanout;
+mod timers;
 mod upgrade;
 use ringws_uring::Chunk;
 
@@ -340,84 +345,6 @@ impl Engine {
         }
         io.shutdown_write(id);
         set_close_deadline(io, id, ctl, &self.shared);
-    }
-
-    /// The connection's one timer fired: the handshake deadline (408), the close deadline, the
-    /// idle ping at half the idle timeout, the drop at the full one; then it is re-armed for the
-    /// next of them.
-    fn on_timer_for(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
-        let clock = self.shared.clock;
-        let now = clock.now(io);
-        let Some(conn) = self.conns.get_mut(id) else { return };
-        if !clock.fired(io, &mut conn.ctl.timer) {
-            return;
-        }
-        match conn.phase {
-            Phase::Handshake(_) => {
-                // The only timer a connection in its handshake has is the handshake deadline.
-                {
-                    let mut out = Vec::new();
-                    let headers = [("Connection", "close")];
-                    handshake::write_response(
-                        &mut out,
-                        408,
-                        &headers,
-                        "text/plain",
-                        b"handshake timeout\n",
-                    );
-                    self.answer(io, id, out);
-                }
-            }
-            Phase::Deferred(_) => {
-                let mut out = Vec::new();
-                let headers = [("Retry-After", "1"), ("Connection", "close")];
-                let body = b"the upgrade was not answered in time\n";
-                handshake::write_response(&mut out, 503, &headers, "text/plain", body);
-                self.answer(io, id, out);
-            }
-            Phase::Done => {}
-            Phase::Open { route, .. } => {
-                let ctl = &mut conn.ctl;
-                let timeout = self.shared.idle_timeout(route);
-                let auto_ping = self.shared.routes[route].options.auto_ping;
-                if ctl.close_deadline().is_some_and(|d| !now.before(d)) {
-                    io.abort(id);
-                    return;
-                }
-                let idle = now.since(ctl.last_seen);
-                if !timeout.is_zero() && idle >= timeout {
-                    // Silent through a whole idle timeout, ping included: the peer is gone.
-                    let pinged = ctl.ping_outstanding;
-                    io.abort(id);
-                    let why = format!("{idle:.1?} without a byte (ping sent: {pinged})");
-                    self.warn(io.now(), id, "idle timeout", &why);
-                    return;
-                }
-                let half = timeout / 2;
-                if auto_ping
-                    && !timeout.is_zero()
-                    && idle >= half
-                    && !ctl.ping_outstanding
-                    && ctl.close.can_send()
-                {
-                    ctl.ping_outstanding = true;
-                    let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);
-                }
-                // An idle timeout of zero means none: only a close deadline needs the timer.
-                let idle_next = (!timeout.is_zero()).then(|| {
-                    let ping_due = auto_ping && !ctl.ping_outstanding;
-                    ctl.last_seen.after(if ping_due { half } else { timeout })
-                });
-                let next = match (idle_next, ctl.close_deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if let Some(next) = next {
-                    let next = if next.before(now) { now } else { next };
-                    clock.arm(io, id, &mut ctl.timer, next);
-                }
-            }
-        }
     }
 }
 

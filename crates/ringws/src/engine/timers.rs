@@ -1,0 +1,82 @@
+//! A connection's one timer: the handshake deadline (408, or 503 for a deferred upgrade), the
+//! close deadline, the idle ping at half the route's idle timeout and the drop at the full one.
+
+use super::*;
+
+impl Engine {
+    /// The connection's one timer fired; it is re-armed for the next deadline it has.
+    pub(super) fn on_timer_for(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
+        let clock = self.shared.clock;
+        let now = clock.now(io);
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if !clock.fired(io, &mut conn.ctl.timer) {
+            return;
+        }
+        match conn.phase {
+            Phase::Handshake(_) => {
+                // The only timer a connection in its handshake has is the handshake deadline.
+                {
+                    let mut out = Vec::new();
+                    let headers = [("Connection", "close")];
+                    handshake::write_response(
+                        &mut out,
+                        408,
+                        &headers,
+                        "text/plain",
+                        b"handshake timeout\n",
+                    );
+                    self.answer(io, id, out);
+                }
+            }
+            Phase::Deferred(_) => {
+                let mut out = Vec::new();
+                let headers = [("Retry-After", "1"), ("Connection", "close")];
+                let body = b"the upgrade was not answered in time\n";
+                handshake::write_response(&mut out, 503, &headers, "text/plain", body);
+                self.answer(io, id, out);
+            }
+            Phase::Done => {}
+            Phase::Open { route, .. } => {
+                let ctl = &mut conn.ctl;
+                let timeout = self.shared.idle_timeout(route);
+                let auto_ping = self.shared.routes[route].options.auto_ping;
+                if ctl.close_deadline().is_some_and(|d| !now.before(d)) {
+                    io.abort(id);
+                    return;
+                }
+                let idle = now.since(ctl.last_seen);
+                if !timeout.is_zero() && idle >= timeout {
+                    // Silent through a whole idle timeout, ping included: the peer is gone.
+                    let pinged = ctl.ping_outstanding;
+                    io.abort(id);
+                    let why = format!("{idle:.1?} without a byte (ping sent: {pinged})");
+                    self.warn(io.now(), id, "idle timeout", &why);
+                    return;
+                }
+                let half = timeout / 2;
+                if auto_ping
+                    && !timeout.is_zero()
+                    && idle >= half
+                    && !ctl.ping_outstanding
+                    && ctl.close.can_send()
+                {
+                    ctl.ping_outstanding = true;
+                    let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);
+                }
+                // An idle timeout of zero means none: only a close deadline needs the timer.
+                let idle_next = (!timeout.is_zero()).then(|| {
+                    let ping_due = auto_ping && !ctl.ping_outstanding;
+                    ctl.last_seen.after(if ping_due { half } else { timeout })
+                });
+                let next = match (idle_next, ctl.close_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(next) = next {
+                    let next = if next.before(now) { now } else { next };
+                    clock.arm(io, id, &mut ctl.timer, next);
+                }
+            }
+        }
+    }
+}
