@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{config, set_nofile, start, wait_until};
+use common::{config, start_under_nofile, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn the_home_ring_is_served_while_another_ring_is_busy() {
-    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    set_nofile(1000);
-    let (server, _rx) =
-        start(ringws_uring::Config { max_connections: 1500, backlog: 16, ..config(1) });
-    set_nofile(soft);
+    let (server, _rx) = start_under_nofile(
+        1000,
+        ringws_uring::Config { max_connections: 1500, backlog: 16, ..config(1) },
+    );
     let addr = server.local_addr();
     // 920 fill the home ring's table; the next ones land on the second ring.
     let mut home: Vec<TcpStream> = (0..920).map(|_| TcpStream::connect(addr).unwrap()).collect();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Event, config, set_nofile, shutdown_clean, start, wait_until};
+use common::{Event, config, shutdown_clean, start_under_nofile, wait_until};
 use std::net::TcpStream;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -20,12 +20,11 @@ fn limits(rx: &Receiver<Event>) -> Vec<String> {
 
 #[test]
 fn a_full_worker_says_which_limit_in_words_and_recovers() {
-    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    set_nofile(200);
     // One ring sized for 100 connections (plus a 16-slot accept margin).
-    let (server, rx) =
-        start(ringws_uring::Config { max_connections: 100, backlog: 16, ..config(1) });
-    set_nofile(soft);
+    let (server, rx) = start_under_nofile(
+        200,
+        ringws_uring::Config { max_connections: 100, backlog: 16, ..config(1) },
+    );
     let addr = server.local_addr();
     let mut held: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(addr).unwrap()).collect();
     let handle = server.handle();

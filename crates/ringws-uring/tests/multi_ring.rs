@@ -4,27 +4,18 @@
 
 mod common;
 
-use common::{Event, config, set_nofile, shutdown_clean, start, wait_until};
+use common::{Event, config, shutdown_clean, start_under_nofile, wait_until};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Mutex;
-
-/// The open-file limit is process-wide: tests that lower it to size their rings take turns.
-static NOFILE: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_worker_spreads_connections_over_several_rings() {
     // Tables of 1000 - 64 = 936 slots, less the 16-connection accept margin: 920 per ring.
-    let guard = NOFILE.lock().unwrap_or_else(|e| e.into_inner());
-    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    set_nofile(1000);
-    let (server, rx) =
-        start(ringws_uring::Config { max_connections: 2400, backlog: 16, ..config(1) });
-    // The rings are sized now; give the limit back so the client sockets of this same process
-    // fit.
-    set_nofile(soft);
-    drop(guard);
+    let (server, rx) = start_under_nofile(
+        1000,
+        ringws_uring::Config { max_connections: 2400, backlog: 16, ..config(1) },
+    );
     let addr = server.local_addr();
     let mut held = Vec::new();
     for i in 0..1900 {
@@ -60,13 +51,10 @@ fn a_worker_spreads_connections_over_several_rings() {
 fn idle_sub_rings_cost_no_enter() {
     // Six rings (sized for 5,000 connections under a 1,000-descriptor limit), one connection:
     // each echo turn should enter the kernel about once, not once per ring.
-    let guard = NOFILE.lock().unwrap_or_else(|e| e.into_inner());
-    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    set_nofile(1000);
-    let (server, _rx) =
-        start(ringws_uring::Config { max_connections: 5000, backlog: 16, ..config(1) });
-    set_nofile(soft);
-    drop(guard);
+    let (server, _rx) = start_under_nofile(
+        1000,
+        ringws_uring::Config { max_connections: 5000, backlog: 16, ..config(1) },
+    );
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     let handle = server.handle();
     wait_until("open", || handle.live_connections() == 1);

@@ -3,19 +3,16 @@
 
 mod common;
 
-use common::{config, set_nofile, shutdown_clean, start, wait_until};
+use common::{config, shutdown_clean, start_under_nofile, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 #[test]
 fn every_ring_serves_a_burst_larger_than_its_completion_queue() {
-    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
-    set_nofile(1000);
     let ring = ringws_uring::RingConfig { entries: 64, cq_entries: 128, ..Default::default() };
-    let (server, _rx) =
-        start(ringws_uring::Config { max_connections: 2400, backlog: 16, ring, ..config(1) });
-    set_nofile(soft);
+    let config = ringws_uring::Config { max_connections: 2400, backlog: 16, ring, ..config(1) };
+    let (server, _rx) = start_under_nofile(1000, config);
     let addr = server.local_addr();
     let mut held: Vec<TcpStream> = (0..1900).map(|_| TcpStream::connect(addr).unwrap()).collect();
     let handle = server.handle();

@@ -365,8 +365,7 @@ impl<D> WebSocket<'_, D> {
     /// subscribers it is addressed to (over all workers, as counted now; delivery is at most
     /// once: a slow subscriber may drop it).
     pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
-        let me = usize::from(self.is_subscribed(topic));
-        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64())) - me
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64()))
     }
 
     /// Like [`WebSocket::publish`], this connection included if it is subscribed.
@@ -381,9 +380,12 @@ impl<D> WebSocket<'_, D> {
         payload: &[u8],
         skip: Option<u64>,
     ) -> usize {
-        let name = self.ctl.subscriptions().iter().find(|t| &***t == topic).cloned();
-        let name = name.unwrap_or_else(|| topic.into());
-        queue_publish(self.pubsub, self.shared, name, opcode, payload, skip)
+        // One scan: the topic's shared name if this connection is subscribed (then, when it is
+        // skipped, it is not counted among the subscribers reached).
+        let mine = self.ctl.subscriptions().iter().find(|t| &***t == topic).cloned();
+        let skipped = usize::from(mine.is_some() && skip.is_some());
+        let name = mine.unwrap_or_else(|| topic.into());
+        queue_publish(self.pubsub, self.shared, name, opcode, payload, skip).saturating_sub(skipped)
     }
 
     /// Publishes dropped for this connection by backpressure so far.

@@ -202,6 +202,8 @@ pub(super) enum AcceptState {
 
 pub(super) struct RingCtx {
     pub(super) ring: IoUring,
+    /// Slots in the ring's descriptor table (`conns` is reserved for as many, once).
+    pub(super) table: u32,
     /// How full the ring's descriptor table is.
     pub(super) slots: Occupancy,
     pub(super) conns: Vec<Conn>,

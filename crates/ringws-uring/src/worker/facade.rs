@@ -56,7 +56,7 @@ impl<M: Send + 'static> Io<'_, M> {
     /// How many connection slots ring `ring` of this worker has (its descriptor table): the
     /// most slot indexes a per-connection table for that ring will see.
     pub fn ring_slots(&self, ring: u8) -> usize {
-        self.core.rings.get(usize::from(ring)).map_or(0, |ctx| ctx.conns.capacity())
+        self.core.rings.get(usize::from(ring)).map_or(0, |ctx| ctx.table as usize)
     }
 
     /// Bytes queued or in flight for `conn` (0 if it is gone).

@@ -145,7 +145,7 @@ impl<H: Handler> Worker<H> {
             // allocator (measured: tens of bytes per connection at a million), while untouched
             // reserved pages cost nothing.
             let conns = Vec::with_capacity(this_table as usize);
-            rings.push(RingCtx { ring, slots, conns, poll_armed: false });
+            rings.push(RingCtx { ring, table: this_table, slots, conns, poll_armed: false });
         }
         let peer_len = match (&listener, config.peer_addresses) {
             (Some(l), true) => Some(match crate::sys::local_addr(l)? {

@@ -157,8 +157,26 @@ pub(crate) fn shutdown_clean(server: Server<Msg>) {
     }
 }
 
+/// The open-file limit is process-wide: tests that lower it to size their rings take turns.
+static NOFILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Starts an echo server whose rings are sized under a soft RLIMIT_NOFILE of `limit` (each
+/// ring's table is `limit` - 64 slots), then gives the limit back so the client sockets of this
+/// same process fit.
+pub(crate) fn start_under_nofile(
+    limit: u64,
+    config: Config,
+) -> (Server<Msg>, mpsc::Receiver<Event>) {
+    let _turn = NOFILE.lock().unwrap_or_else(|e| e.into_inner());
+    let (soft, _) = ringws_uring::sys::nofile_limit().expect("getrlimit");
+    set_nofile(limit);
+    let started = start(config);
+    set_nofile(soft);
+    started
+}
+
 /// Sets the soft RLIMIT_NOFILE of this whole process (ring tables are sized from it at start).
-pub(crate) fn set_nofile(soft: u64) {
+fn set_nofile(soft: u64) {
     let (_, hard) = ringws_uring::sys::nofile_limit().expect("getrlimit");
     let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: a valid rlimit for the call; a soft limit up to the hard one is always allowed.

@@ -45,31 +45,20 @@ impl Engine {
         request: &Request<'_>,
         rest: Vec<u8>,
     ) -> Result<Option<(usize, Vec<u8>)>, Vec<u8>> {
+        let peer = self.peer_of(id);
         let shared = &self.shared;
-        let reply = |status: u16, body: &str| {
-            let mut out = Vec::new();
-            let headers = [("Connection", "close")];
-            handshake::write_response(
-                &mut out,
-                status,
-                &headers,
-                "text/plain; charset=utf-8",
-                body.as_bytes(),
-            );
-            out
-        };
+        let reply = |status: u16, body: &str| refusal(&Reject::new(status, body), &peer, id);
         let Some(matched) = shared.router.at(request.path()) else {
-            return Err(reply(404, "no WebSocket endpoint at this path\n"));
+            return Err(reply(404, "no WebSocket endpoint at this path"));
         };
         let route = matched.route;
-        let peer = self.peer_of(id);
         let upgrade = request.websocket().map_err(|e| {
             let mut out = Vec::new();
             handshake::write_reject(&mut out, &e);
             out
         })?;
         if !shared.origin_allowed(request.origin()) {
-            return Err(reply(403, "origin not allowed\n"));
+            return Err(reply(403, "origin not allowed"));
         }
         if shared.open.load(Ordering::Relaxed) >= shared.limits.max_connections {
             if self.log.allow(io.now()).is_some() {
@@ -81,7 +70,7 @@ impl Engine {
                      (max_connections); upgrades are answered 503"
                 );
             }
-            return Err(reply(503, "connection limit reached\n"));
+            return Err(reply(503, "connection limit reached"));
         }
         let params = &matched.params;
         let view = UpgradeRequest { request, upgrade: &upgrade, params, peer: peer.0 };
