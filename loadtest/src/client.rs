@@ -2,10 +2,10 @@
 //! spread over source addresses), upgrade with `ringws-proto`'s client handshake, mask and send,
 //! decode what comes back. A scenario sees opens, messages, closes and timers.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
+use bytes::Bytes;
+use ringws_proto::frame::write_frame;
 use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_response};
-use ringws_proto::{FrameDecoder, Message, MessageAssembler, OpCode, Role};
+use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role, Session};
 use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -43,20 +43,23 @@ enum State {
         accept: AcceptKey,
         buf: Vec<u8>,
     },
+    /// `ringws-proto`'s session: the same receive loop and closing handshake as the server's.
     Open {
-        decoder: FrameDecoder,
-        assembler: MessageAssembler,
+        session: Session,
+        codec: Box<Codec>,
     },
-    /// The codec is out of the table while its messages are dispatched.
+    /// The session is out of the table while its messages are dispatched.
     Busy,
 }
 
 struct Conn {
     tag: u64,
     state: State,
-    /// Our close frame went out: wait for the server's close and its end of TCP (RFC 6455
-    /// §7.1.1: the server closes first and holds TIME_WAIT), until `CLOSE_WAIT` passes.
+    /// Our close frame (or our answer to the server's) went out: wait for the server's end of
+    /// TCP (RFC 6455 §7.1.1: the server closes first and holds TIME_WAIT), until `CLOSE_WAIT`.
     close_sent: bool,
+    /// The scenario asked to close while the session was out dispatching (`State::Busy`).
+    close_wanted: bool,
 }
 
 /// How long a closing client waits for the server to close TCP before closing itself.
@@ -115,22 +118,16 @@ impl Ctx<'_, '_> {
         start_dial(self.io, self.shared, tag);
     }
 
-    /// Sends one masked frame.
+    /// Sends one masked data frame.
     pub(crate) fn send(&mut self, conn: ConnId, opcode: OpCode, payload: &[u8]) -> bool {
-        *self.mask_seed ^= *self.mask_seed << 13;
-        *self.mask_seed ^= *self.mask_seed >> 17;
-        *self.mask_seed ^= *self.mask_seed << 5;
-        let frame = masked_frame(opcode, payload, self.mask_seed.to_ne_bytes());
-        self.io.send(conn, Chunk::Shared(frame)).is_some()
+        send_masked(self.io, self.mask_seed, conn, opcode, payload)
     }
 
     /// Starts the closing handshake (1000). The server answers and closes TCP first, as RFC
     /// 6455 §7.1.1 asks, so the TIME_WAIT state stays with it and not with the load generator;
     /// a server that does not close within `CLOSE_WAIT` is closed on.
     pub(crate) fn close(&mut self, conn: ConnId) {
-        if self.send(conn, OpCode::Close, &1000u16.to_be_bytes()) {
-            self.closing.push(conn);
-        }
+        self.closing.push(conn);
     }
 
     /// Calls `on_timer(key)` at or after `at_ns` (run clock).
@@ -140,17 +137,20 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// A masked client frame (RFC 6455 §5.3), header and payload in one buffer.
-pub(crate) fn masked_frame(opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Bytes {
-    let mut header = FrameHeader::new(opcode, payload.len() as u64);
-    header.masking_key = Some(key);
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut frame = BytesMut::with_capacity(n + payload.len());
-    frame.put_slice(&head[..n]);
-    frame.put_slice(payload);
-    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
-    frame.freeze()
+/// Sends one frame masked with the next key from `seed` (RFC 6455 §5.3).
+fn send_masked(
+    io: &mut Io<'_, ()>,
+    seed: &mut u32,
+    conn: ConnId,
+    opcode: OpCode,
+    payload: &[u8],
+) -> bool {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 17;
+    *seed ^= *seed << 5;
+    let mut frame = Vec::new();
+    write_frame(&mut frame, opcode, payload, Some(seed.to_ne_bytes()));
+    io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
 }
 
 /// The driver handler of one load-generator thread.
@@ -217,12 +217,25 @@ impl<S: Scenario> LoadWorker<S> {
         };
         let result = f(&mut self.scenario, &mut ctx);
         for id in std::mem::take(&mut self.closing) {
-            self.close_sent(io, id);
+            self.start_close(io, id);
         }
         result
     }
 
-    /// Our close frame is queued on `id`: wait for the server to end TCP, but not forever.
+    /// Sends our close frame on `id` if its session allows one, then waits for the server.
+    fn start_close(&mut self, io: &mut Io<'_, ()>, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
+        let State::Open { session, .. } = &mut conn.state else {
+            conn.close_wanted = matches!(conn.state, State::Busy);
+            return;
+        };
+        if let Some(close) = session.start_close(CloseCode::NORMAL, "") {
+            send_masked(io, &mut self.mask_seed, id, OpCode::Close, close.as_bytes());
+            self.close_sent(io, id);
+        }
+    }
+
+    /// A close frame of ours is queued on `id`: wait for the server to end TCP, but not forever.
     fn close_sent(&mut self, io: &mut Io<'_, ()>, id: ConnId) {
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         if conn.close_sent {
@@ -321,7 +334,8 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         let accept = request.write(&mut bytes);
         io.send_bytes(conn, Bytes::from(bytes));
         let state = State::Handshake { accept, buf: Vec::new() };
-        self.conns.insert(conn.to_u64(), Conn { tag, state, close_sent: false });
+        self.conns
+            .insert(conn.to_u64(), Conn { tag, state, close_sent: false, close_wanted: false });
     }
 
     fn on_data(&mut self, io: &mut Io<'_, ()>, id: ConnId, data: &mut [u8]) {
@@ -337,10 +351,11 @@ impl<S: Scenario> Handler for LoadWorker<S> {
                 Ok(None) => return,
                 Ok(Some(response)) => {
                     rest = Some(buf[response.len..].to_vec());
-                    conn.state = State::Open {
-                        decoder: FrameDecoder::new(Role::Client).with_max_frame_size(u64::MAX >> 1),
-                        assembler: MessageAssembler::new().with_max_message_size(1 << 30),
-                    };
+                    let codec = Codec::new(Role::Client)
+                        .with_max_frame_size(u64::MAX >> 1)
+                        .with_max_message_size(1 << 30);
+                    let session = Session::new(Role::Client);
+                    conn.state = State::Open { session, codec: Box::new(codec) };
                     self.shared.progress.opened();
                     self.with_ctx(io, |s, ctx| s.on_open(ctx, id, tag));
                     self.dialed.remove(&tag);
@@ -403,51 +418,37 @@ impl<S: Scenario> Handler for LoadWorker<S> {
 impl<S: Scenario> LoadWorker<S> {
     fn frames(&mut self, io: &mut Io<'_, ()>, id: ConnId, tag: u64, bytes: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
-        let State::Open { mut decoder, mut assembler } =
+        let State::Open { mut session, mut codec } =
             std::mem::replace(&mut conn.state, State::Busy)
         else {
             return;
         };
         let mut pos = 0;
         let mut broken = false;
-        loop {
-            let (part, used) = match decoder.decode(&mut bytes[pos..]) {
-                Ok(Some(x)) => x,
-                Ok(None) => break,
-                Err(_) => {
-                    broken = true;
-                    break;
-                }
-            };
+        while let Read::Took(used, action) = session.read(&mut codec, &mut bytes[pos..]) {
             pos += used;
-            let message = match assembler.push(part) {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
-                Err(_) => {
-                    broken = true;
-                    break;
-                }
-            };
-            match message {
-                Message::Text(t) => {
+            match action {
+                None | Some(Action::Pong(_)) => {}
+                Some(Action::Text(t)) => {
                     self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, t.as_bytes()))
                 }
-                Message::Binary(b) => self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, b)),
-                Message::Ping(p) => {
-                    Progress::bump(&self.shared.progress.pings);
-                    self.with_ctx(io, |_, ctx| ctx.send(id, OpCode::Pong, p));
+                Some(Action::Binary(b)) => {
+                    self.with_ctx(io, |s, ctx| s.on_message(ctx, id, tag, b))
                 }
-                Message::Pong(_) => {}
-                Message::Close(frame) => {
+                Some(Action::Ping(p)) => {
+                    Progress::bump(&self.shared.progress.pings);
+                    send_masked(io, &mut self.mask_seed, id, OpCode::Pong, p);
+                }
+                Some(Action::Closed { reply, .. }) => {
                     // Answer a close we did not start (echoing its code), then wait for the
-                    // server to end TCP; nothing after a close frame is read.
-                    let answered = self.conns.get(&id.to_u64()).is_none_or(|c| c.close_sent);
-                    if !answered {
-                        let code = frame.map(|f| f.code.0.to_be_bytes());
-                        let payload = code.as_ref().map_or(&[][..], |c| &c[..]);
-                        self.with_ctx(io, |_, ctx| ctx.send(id, OpCode::Close, payload));
-                        self.close_sent(io, id);
+                    // server to end TCP.
+                    if let Some(reply) = reply {
+                        send_masked(io, &mut self.mask_seed, id, OpCode::Close, reply.as_bytes());
                     }
+                    self.close_sent(io, id);
+                }
+                Some(Action::Fail { .. }) => {
+                    broken = true;
                     break;
                 }
             }
@@ -457,7 +458,10 @@ impl<S: Scenario> LoadWorker<S> {
             io.abort(id);
         }
         if let Some(conn) = self.conns.get_mut(&id.to_u64()) {
-            conn.state = State::Open { decoder, assembler };
+            conn.state = State::Open { session, codec };
+            if std::mem::take(&mut conn.close_wanted) {
+                self.start_close(io, id);
+            }
         }
     }
 }

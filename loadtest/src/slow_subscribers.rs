@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Common;
-use crate::client;
 use crate::drive::{Plan, drive};
 use crate::report::Report;
 use crate::scenario::Window;
@@ -28,8 +27,14 @@ pub(crate) fn run(
     let mut sockets = Vec::with_capacity(slow);
     for _ in 0..slow {
         let mut s = upgrade_blocking(&target)?;
-        let frame =
-            client::masked_frame(ringws_proto::OpCode::Text, subscribe.as_bytes(), [1, 2, 3, 4]);
+        let mut frame = Vec::new();
+        let text = ringws_proto::OpCode::Text;
+        ringws_proto::frame::write_frame(
+            &mut frame,
+            text,
+            subscribe.as_bytes(),
+            Some([1, 2, 3, 4]),
+        );
         s.write_all(&frame).map_err(|e| e.to_string())?;
         // Shrink our receive buffer so the server feels the backpressure sooner.
         sockets.push(s);

@@ -8,6 +8,8 @@
 //!  bytes in ──► handshake::parse_request ──► Request::websocket() ──► handshake::write_accept
 //!  bytes in ──► FrameDecoder::decode ──► FramePart (payload unmasked in place)
 //!                                          └─► MessageAssembler::push ──► Message (borrowed)
+//!  bytes in ──► Session::read(&mut Codec, ..) ──► Action: deliver, pong, reply to a close, fail
+//!               (the decoder, the assembler and the closing handshake in one state machine)
 //!  bytes out ◄── FrameHeader::encode (2..14 bytes) + the caller's payload, never copied
 //! ```
 //!
@@ -22,12 +24,14 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod session;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CloseHandshake, CloseState};
 pub use error::{Answer, Error, Result};
 pub use frame::{FrameDecoder, FrameHeader, FramePart, OpCode};
 pub use message::{Message, MessageAssembler};
+pub use session::{Action, ClosePayload, Codec, Read, SendError, Session};
 
 /// Which end of the connection this side plays. It decides the masking rules (RFC 6455 §5.1):
 /// a client masks every frame it sends, a server masks none.

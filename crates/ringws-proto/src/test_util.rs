@@ -3,7 +3,7 @@
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use crate::mask::unmask_scalar;
 
-/// The bytes of one frame, masked with `key` when given.
+/// The bytes of one frame, masked with `key` when given (`fin` free, unlike `write_frame`).
 pub(crate) fn frame(fin: bool, opcode: OpCode, key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
     let header =
         FrameHeader { fin, rsv: 0, opcode, masking_key: key, payload_len: payload.len() as u64 };

@@ -42,15 +42,9 @@ fn upgrade(stream: &TcpStream, port: u16, path: &str) -> std::io::Result<()> {
 /// The masked frame a client sends for a SIZE-byte binary message, and the length of the
 /// server's unmasked reply frame.
 fn ws_frames(size: usize) -> (Vec<u8>, usize) {
-    use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
-    let key = [1, 2, 3, 4];
-    let mut header = FrameHeader::new(OpCode::Binary, size as u64);
-    header.masking_key = Some(key);
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut frame = head[..n].to_vec();
-    frame.extend(std::iter::repeat_n(0x5a, size));
-    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
+    use ringws_proto::frame::{FrameHeader, OpCode, write_frame};
+    let mut frame = Vec::new();
+    write_frame(&mut frame, OpCode::Binary, &vec![0x5a; size], Some([1, 2, 3, 4]));
     let reply = FrameHeader::new(OpCode::Binary, size as u64).encoded_len() + size;
     (frame, reply)
 }

@@ -1,7 +1,7 @@
 //! The builder users start from, the state shared by every worker, and the running server.
 
 use bytes::Bytes;
-use ringws_proto::handshake::{self, Request};
+use ringws_proto::handshake::Request;
 use ringws_proto::{CloseCode, OpCode};
 use ringws_uring::ConnId;
 use std::io;
@@ -13,6 +13,7 @@ use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
 use crate::engine::{Engine, EngineMsg};
 use crate::handler::{Handler, Kind};
+use crate::http::StaticResponse;
 use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
 use crate::router::Routes;
@@ -23,11 +24,6 @@ pub(crate) struct RouteSpec {
     pub(crate) path: String,
     pub(crate) factory: RouteFactory,
     pub(crate) options: RouteOptions,
-}
-
-struct StaticResponse {
-    content_type: String,
-    body: Bytes,
 }
 
 /// Read-only configuration every worker shares, plus the open-connection count.
@@ -72,43 +68,9 @@ impl Shared {
         }
     }
 
-    /// The answer to a request that is not an upgrade: a static route, or 404.
+    /// The answer to a request that is not an upgrade ([`crate::http::plain`]).
     pub(crate) fn plain_http(&self, request: &Request<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        let close = [("Connection", "close")];
-        match self.statics.iter().find(|(p, _)| p == request.path()) {
-            Some(_) if !matches!(request.method(), "GET" | "HEAD") => {
-                let headers = [("Allow", "GET, HEAD"), ("Connection", "close")];
-                handshake::write_response(
-                    &mut out,
-                    405,
-                    &headers,
-                    "text/plain",
-                    b"method not allowed\n",
-                );
-            }
-            Some((_, r)) => {
-                handshake::write_response(&mut out, 200, &close, &r.content_type, &r.body);
-            }
-            None if self.route_of(request.path()).is_some() => {
-                let headers = [("Upgrade", "websocket"), ("Connection", "close")];
-                handshake::write_response(
-                    &mut out,
-                    426,
-                    &headers,
-                    "text/plain",
-                    b"this path speaks WebSocket\n",
-                );
-            }
-            None => handshake::write_response(&mut out, 404, &close, "text/plain", b"not found\n"),
-        }
-        if request.method() == "HEAD" {
-            // The head of the GET answer, its Content-Length included (RFC 9110 §9.3.2).
-            if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
-                out.truncate(end + 4);
-            }
-        }
-        out
+        crate::http::plain(&self.statics, self.route_of(request.path()).is_some(), request)
     }
 }
 

@@ -7,8 +7,9 @@
 //! ```text
 //!  ringws-uring worker ── on_data(&mut [u8]) ──► Engine (one per worker)
 //!      Handshake: ringws_proto::handshake ──► route.on_upgrade ──► 101 | HTTP refusal
-//!      Open: FrameDecoder (unmask in place) ──► MessageAssembler ──► route.on_message(&mut
-//!            WebSocket, Message<'_>)  (payload borrowed from the receive buffer)
+//!      Open: ringws_proto::Session::read (decode, unmask in place, assemble, close handshake)
+//!            ──► route.on_message(&mut WebSocket, Message<'_>)  (payload borrowed from the
+//!            receive buffer)
 //!      WebSocket::send_* ──► header (inline) + payload (shared Bytes) ──► per-connection queue
 //!            ──► one vectored send per connection per loop turn
 //! ```
@@ -20,6 +21,7 @@ mod config;
 mod deadline;
 mod engine;
 mod handler;
+mod http;
 mod later;
 mod log;
 mod peer;

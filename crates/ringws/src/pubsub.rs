@@ -6,9 +6,10 @@
 //! made inside a callback are queued in an outbox and fanned out when the callback returns (the
 //! callback holds its own connection, so the table cannot be walked yet).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use ringws_proto::OpCode;
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
+use ringws_proto::frame::write_frame;
+use ringws_uring::ConnId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +23,7 @@ pub(crate) struct Publish {
     /// The whole frame, header included.
     pub(crate) frame: Bytes,
     /// A local connection that must not receive it (the publisher).
-    pub(crate) skip: Option<u64>,
+    pub(crate) skip: Option<ConnId>,
     /// Made on this worker: the other workers still need it.
     pub(crate) local_origin: bool,
 }
@@ -30,13 +31,13 @@ pub(crate) struct Publish {
 /// One worker's topic table and publish outbox.
 #[derive(Debug, Default)]
 pub(crate) struct PubSub {
-    topics: HashMap<TopicName, HashSet<u64>>,
+    topics: HashMap<TopicName, HashSet<ConnId>>,
     pub(crate) outbox: Vec<Publish>,
 }
 
 impl PubSub {
     /// Adds `conn` to `topic`; the shared name if it was not subscribed yet.
-    pub(crate) fn subscribe(&mut self, topic: &str, conn: u64) -> Option<TopicName> {
+    pub(crate) fn subscribe(&mut self, topic: &str, conn: ConnId) -> Option<TopicName> {
         if let Some(subs) = self.topics.get_mut(topic) {
             if !subs.insert(conn) {
                 return None;
@@ -50,7 +51,7 @@ impl PubSub {
 
     /// Removes `conn` from `topic`; whether it was subscribed. A topic with no subscriber left is
     /// dropped, so 100,000 short-lived topics do not stay behind.
-    pub(crate) fn unsubscribe(&mut self, topic: &str, conn: u64) -> bool {
+    pub(crate) fn unsubscribe(&mut self, topic: &str, conn: ConnId) -> bool {
         let Some(subs) = self.topics.get_mut(topic) else { return false };
         let removed = subs.remove(&conn);
         if subs.is_empty() {
@@ -60,7 +61,7 @@ impl PubSub {
     }
 
     /// This worker's subscribers of `topic`.
-    pub(crate) fn subscribers(&self, topic: &str) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn subscribers(&self, topic: &str) -> impl Iterator<Item = ConnId> + '_ {
         self.topics.get(topic).into_iter().flatten().copied()
     }
 
@@ -96,30 +97,31 @@ impl Counts {
 /// Encodes one unmasked frame, header and payload, into a single buffer shared by every
 /// subscriber.
 pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Bytes {
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = FrameHeader::new(opcode, payload.len() as u64).encode(&mut head);
-    let mut frame = BytesMut::with_capacity(n + payload.len());
-    frame.put_slice(&head[..n]);
-    frame.put_slice(payload);
-    frame.freeze()
+    let mut frame = Vec::new();
+    write_frame(&mut frame, opcode, payload, None);
+    Bytes::from(frame)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn id(n: u64) -> ConnId {
+        ConnId::from_u64(n)
+    }
+
     #[test]
     fn subscribe_unsubscribe_and_empty_topics_are_dropped() {
         let mut ps = PubSub::default();
-        assert!(ps.subscribe("t", 1).is_some());
-        assert!(ps.subscribe("t", 1).is_none(), "twice is once");
-        assert!(ps.subscribe("t", 2).is_some());
-        let mut subs: Vec<u64> = ps.subscribers("t").collect();
+        assert!(ps.subscribe("t", id(1)).is_some());
+        assert!(ps.subscribe("t", id(1)).is_none(), "twice is once");
+        assert!(ps.subscribe("t", id(2)).is_some());
+        let mut subs: Vec<ConnId> = ps.subscribers("t").collect();
         subs.sort_unstable();
-        assert_eq!(subs, vec![1, 2]);
-        assert!(ps.unsubscribe("t", 1));
-        assert!(!ps.unsubscribe("t", 1));
-        assert!(ps.unsubscribe("t", 2));
+        assert_eq!(subs, vec![id(1), id(2)]);
+        assert!(ps.unsubscribe("t", id(1)));
+        assert!(!ps.unsubscribe("t", id(1)));
+        assert!(ps.unsubscribe("t", id(2)));
         assert_eq!(ps.topic_count(), 0);
         assert_eq!(ps.subscribers("t").count(), 0);
     }
@@ -131,22 +133,22 @@ mod tests {
         let started = std::time::Instant::now();
         let mut ps = PubSub::default();
         for conn in 0..100_000u64 {
-            ps.subscribe("everyone", conn);
+            ps.subscribe("everyone", id(conn));
         }
         assert_eq!(ps.subscribers("everyone").count(), 100_000);
         let names: Vec<String> = (0..100_000).map(|t| format!("room-{t}")).collect();
         for (t, name) in names.iter().enumerate() {
             for k in 0..3u64 {
-                ps.subscribe(name, 1_000_000 + t as u64 * 3 + k);
+                ps.subscribe(name, id(1_000_000 + t as u64 * 3 + k));
             }
         }
         assert_eq!(ps.topic_count(), 100_001);
         for conn in 0..100_000u64 {
-            assert!(ps.unsubscribe("everyone", conn));
+            assert!(ps.unsubscribe("everyone", id(conn)));
         }
         for (t, name) in names.iter().enumerate() {
             for k in 0..3u64 {
-                assert!(ps.unsubscribe(name, 1_000_000 + t as u64 * 3 + k));
+                assert!(ps.unsubscribe(name, id(1_000_000 + t as u64 * 3 + k)));
             }
         }
         assert_eq!(ps.topic_count(), 0);

@@ -1,9 +1,8 @@
 //! The connection handle callbacks get, and the per-connection control state behind it.
 
 use bytes::Bytes;
-use ringws_proto::close::{CloseAction, CloseFrame};
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
-use ringws_proto::{CloseCode, CloseHandshake, OpCode};
+use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, write_frame};
+use ringws_proto::{CloseCode, ClosePayload, OpCode, Role, Session};
 use ringws_uring::{Chunk, ConnId, Io};
 
 use crate::app::Shared;
@@ -21,7 +20,7 @@ pub(crate) fn queue_publish(
     topic: TopicName,
     opcode: OpCode,
     payload: &[u8],
-    skip: Option<u64>,
+    skip: Option<ConnId>,
 ) -> usize {
     let reached = shared.counts.get(&topic);
     let frame = encode_frame(opcode, payload);
@@ -29,16 +28,14 @@ pub(crate) fn queue_publish(
     reached
 }
 
-/// Per-connection state that callbacks may change through [`WebSocket`]: the closing handshake,
-/// liveness, the one timer, limits. Kept small (an idle connection pays for it a million times);
+/// Per-connection state that callbacks may change through [`WebSocket`]: the protocol session
+/// (closing handshake, failure), liveness, the one timer, limits. Kept small (an idle connection pays for it a million times);
 /// what few connections need lives in [`Extra`], allocated on first use.
 #[derive(Debug)]
 pub(crate) struct Control {
-    pub(crate) close: CloseHandshake,
-    /// We failed the connection (protocol error): only the peer's close frame matters now.
-    pub(crate) failed: bool,
-    /// The decoder hit a framing error: the byte stream can no longer be parsed.
-    pub(crate) lost_sync: bool,
+    /// What the protocol allows now (`ringws-proto`'s sans-IO session; the codec that goes
+    /// with it is lent per message, see the engine).
+    pub(crate) session: Session,
     pub(crate) ping_outstanding: bool,
     /// A send reported backpressure (or was dropped over the limit): `on_drain` is owed once the
     /// queue empties.
@@ -68,9 +65,7 @@ struct Extra {
 impl Control {
     pub(crate) fn new(now: Stamp, max_backpressure: usize) -> Self {
         Self {
-            close: CloseHandshake::new(),
-            failed: false,
-            lost_sync: false,
+            session: Session::new(Role::Server),
             ping_outstanding: false,
             backpressured: false,
             slow_consumer: SlowConsumer::Drop,
@@ -135,9 +130,8 @@ impl Control {
     }
 }
 
-/// Queues one frame. Payloads that fit next to the header (22 bytes in all) travel inline with no
-/// allocation; others are copied once, with the header, into one `Bytes` (one chunk, one plain
-/// send), or not at all when they already are a shared `Bytes` (then the header goes inline).
+/// Sends one data frame, ping or pong, if the session allows it and the connection is under its
+/// backpressure limit.
 pub(crate) fn send_frame(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
@@ -146,40 +140,15 @@ pub(crate) fn send_frame(
     payload: &[u8],
     shared: Option<Bytes>,
 ) -> SendStatus {
-    let control = opcode == OpCode::Close;
-    if !control && !ctl.close.can_send() {
+    let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+    if ctl.session.check_send(opcode, len).is_err() {
         return SendStatus::Dropped;
     }
-    if !control && io.buffered(id) > ctl.max_backpressure() {
+    if io.buffered(id) > ctl.max_backpressure() {
         ctl.backpressured = true;
         return SendStatus::Dropped;
     }
-    let len = shared.as_ref().map_or(payload.len(), Bytes::len);
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = FrameHeader::new(opcode, len as u64).encode(&mut head);
-    let queued = match shared {
-        Some(bytes) => io.send_all(
-            id,
-            [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))].into_iter().flatten(),
-        ),
-        None => {
-            let mut joined = [0u8; 22];
-            if n + payload.len() <= joined.len() {
-                joined[..n].copy_from_slice(&head[..n]);
-                joined[n..n + payload.len()].copy_from_slice(payload);
-                Chunk::inline(&joined[..n + payload.len()]).and_then(|c| io.send(id, c))
-            } else {
-                // The payload is copied anyway: header and payload in one buffer make one chunk,
-                // so the connection's send is a plain send, not a sendmsg whose msghdr and iovecs
-                // the kernel must copy in.
-                let mut frame = bytes::BytesMut::with_capacity(n + payload.len());
-                frame.extend_from_slice(&head[..n]);
-                frame.extend_from_slice(payload);
-                io.send(id, Chunk::Shared(frame.freeze()))
-            }
-        }
-    };
-    match queued {
+    match queue_frame(io, id, opcode, payload, shared) {
         None => SendStatus::Dropped,
         Some(buffered) if buffered > ctl.max_backpressure() => {
             ctl.backpressured = true;
@@ -187,6 +156,45 @@ pub(crate) fn send_frame(
         }
         Some(_) => SendStatus::Sent,
     }
+}
+
+/// Queues one frame, unchecked. Payloads that fit next to the header (22 bytes in all) travel
+/// inline with no allocation; others are copied once, with the header, into one `Bytes` (one
+/// chunk, one plain send), or not at all when they already are a shared `Bytes` (then the
+/// header goes inline). Returns the bytes queued, or `None` if the connection is gone.
+fn queue_frame(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    opcode: OpCode,
+    payload: &[u8],
+    shared: Option<Bytes>,
+) -> Option<usize> {
+    let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = FrameHeader::new(opcode, len as u64).encode(&mut head);
+    if let Some(bytes) = shared {
+        let chunks = [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))];
+        return io.send_all(id, chunks.into_iter().flatten());
+    }
+    let mut joined = [0u8; 22];
+    if n + payload.len() <= joined.len() {
+        joined[..n].copy_from_slice(&head[..n]);
+        joined[n..n + payload.len()].copy_from_slice(payload);
+        Chunk::inline(&joined[..n + payload.len()]).and_then(|c| io.send(id, c))
+    } else {
+        // The payload is copied anyway: header and payload in one buffer make one chunk, so the
+        // connection's send is a plain send, not a sendmsg whose msghdr and iovecs the kernel
+        // must copy in.
+        let mut frame = Vec::new();
+        write_frame(&mut frame, opcode, payload, None);
+        io.send(id, Chunk::Shared(Bytes::from(frame)))
+    }
+}
+
+/// Queues a close frame the session produced (never refused for backpressure: it ends the
+/// connection's queue).
+pub(crate) fn queue_close(io: &mut Io<'_, EngineMsg>, id: ConnId, payload: &ClosePayload) {
+    let _ = queue_frame(io, id, OpCode::Close, payload.as_bytes(), None);
 }
 
 /// Sends our close frame (if the handshake lets us) and records what `on_close` will report.
@@ -198,13 +206,9 @@ pub(crate) fn send_close(
     code: CloseCode,
     reason: &str,
 ) -> bool {
-    if ctl.close.start_close() != CloseAction::SendClose {
-        return false;
-    }
-    let mut payload = [0u8; 125];
-    let n = CloseFrame { code, reason }.encode(&mut payload);
+    let Some(payload) = ctl.session.start_close(code, reason) else { return false };
     ctl.note_code(code.0, reason);
-    let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
+    queue_close(io, id, &payload);
     true
 }
 
@@ -327,7 +331,7 @@ impl<D> WebSocket<'_, D> {
 
     /// Subscribes to `topic`. Returns false if it already was subscribed.
     pub fn subscribe(&mut self, topic: &str) -> bool {
-        let Some(name) = self.pubsub.subscribe(topic, self.id.to_u64()) else { return false };
+        let Some(name) = self.pubsub.subscribe(topic, self.id) else { return false };
         self.shared.counts.add(&name, 1);
         self.ctl.subscriptions_mut().push(name);
         true
@@ -335,7 +339,7 @@ impl<D> WebSocket<'_, D> {
 
     /// Unsubscribes from `topic`. Returns false if it was not subscribed.
     pub fn unsubscribe(&mut self, topic: &str) -> bool {
-        if !self.pubsub.unsubscribe(topic, self.id.to_u64()) {
+        if !self.pubsub.unsubscribe(topic, self.id) {
             return false;
         }
         if let Some(i) = self.ctl.subscriptions().iter().position(|t| &**t == topic) {
@@ -365,7 +369,7 @@ impl<D> WebSocket<'_, D> {
     /// subscribers it is addressed to (over all workers, as counted now; delivery is at most
     /// once: a slow subscriber may drop it).
     pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
-        self.publish_inner(topic, kind.opcode(), payload, Some(self.id.to_u64()))
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id))
     }
 
     /// Like [`WebSocket::publish`], this connection included if it is subscribed.
@@ -378,7 +382,7 @@ impl<D> WebSocket<'_, D> {
         topic: &str,
         opcode: ringws_proto::OpCode,
         payload: &[u8],
-        skip: Option<u64>,
+        skip: Option<ConnId>,
     ) -> usize {
         // One scan: the topic's shared name if this connection is subscribed (then, when it is
         // skipped, it is not counted among the subscribers reached).

@@ -2,6 +2,7 @@
 
 use super::OpCode;
 use crate::error::{Error, Result};
+use crate::mask::unmask;
 
 /// The longest header: 2 fixed bytes, 8 bytes of extended length, 4 bytes of masking key.
 pub const MAX_HEADER_LEN: usize = 14;
@@ -122,5 +123,23 @@ impl FrameHeader {
         };
         let header = Self { fin, rsv: b0 & 0x70, opcode, masking_key, payload_len };
         Ok(Some((header, 2 + ext + if masked { 4 } else { 0 })))
+    }
+}
+
+/// Appends one whole final frame, header and payload, to `out`: masked with `mask` when given
+/// (a client's frame), plain otherwise (a server's). The one place a frame is built in a
+/// single buffer; a caller that keeps the payload elsewhere sends [`FrameHeader::encode`]'s
+/// bytes before it instead.
+pub fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+    let header =
+        FrameHeader { masking_key: mask, ..FrameHeader::new(opcode, payload.len() as u64) };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        unmask(&mut out[start..], key, 0);
     }
 }

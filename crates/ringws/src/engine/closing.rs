@@ -10,7 +10,7 @@ impl Engine {
         let peer = Shown(self.peers.addr(id, conn.peer));
         self.peers.forget(id, conn.peer);
         for topic in conn.ctl.subscriptions() {
-            if self.pubsub.unsubscribe(topic, id.to_u64()) {
+            if self.pubsub.unsubscribe(topic, id) {
                 self.shared.counts.add(topic, -1);
             }
         }

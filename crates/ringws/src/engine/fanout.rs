@@ -27,26 +27,25 @@ impl Engine {
     /// Queues one publish for every local subscriber: a reference to the same frame each.
     pub(super) fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
         let mut slow = std::mem::take(&mut self.slow);
-        for key in self.pubsub.subscribers(&publish.topic) {
-            if Some(key) == publish.skip {
+        for id in self.pubsub.subscribers(&publish.topic) {
+            if Some(id) == publish.skip {
                 continue;
             }
-            let Some(conn) = self.conns.get_mut(ConnId::from_u64(key)) else { continue };
+            let Some(conn) = self.conns.get_mut(id) else { continue };
             let ctl = &mut conn.ctl;
-            if !ctl.close.can_send() {
+            if !ctl.session.can_send() {
                 continue;
             }
-            let id = ConnId::from_u64(key);
             if io.buffered(id) > ctl.max_backpressure() {
                 ctl.count_drop();
                 ctl.backpressured = true;
-                slow.push((key, publish.frame.len()));
+                slow.push((id, publish.frame.len()));
                 continue;
             }
             io.send(id, Chunk::Shared(publish.frame.clone()));
         }
-        for (key, bytes) in slow.drain(..) {
-            self.slow_consumer(io, ConnId::from_u64(key), bytes);
+        for (id, bytes) in slow.drain(..) {
+            self.slow_consumer(io, id, bytes);
         }
         self.slow = slow;
     }

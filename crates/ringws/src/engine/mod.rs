@@ -15,9 +15,8 @@
 //! to this worker's subscribers), `closing` (a connection's end and `on_close`).
 
 use bytes::Bytes;
-use ringws_proto::close::CloseAction;
 use ringws_proto::handshake::{self, Request};
-use ringws_proto::{CloseCode, CloseFrame, FrameDecoder, MessageAssembler, OpCode, Role};
+use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role};
 use ringws_uring::{CloseCause, ConnId, Io};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,7 +33,7 @@ use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route, deliver};
 use crate::table::ConnTable;
 use crate::websocket::{
-    Closed, Control, close_with_deadline, send_close, send_frame, set_close_deadline,
+    Closed, Control, close_with_deadline, queue_close, send_close, send_frame, set_close_deadline,
 };
 
 mod closing;
@@ -107,27 +106,15 @@ struct Deferred {
     state: Arc<crate::later::LaterState>,
 }
 
-/// The frame decoder and message assembler of a connection. Only a connection with a partial
-/// frame or message keeps one; an idle connection gives it back to the worker's pool, so the
-/// ~250 bytes are paid per active connection, not per open one.
-struct Codec {
-    decoder: FrameDecoder,
-    assembler: MessageAssembler,
-}
-
-impl Codec {
-    fn new(limits: &crate::config::Limits) -> Box<Self> {
-        Box::new(Self {
-            decoder: FrameDecoder::new(Role::Server).with_max_frame_size(limits.max_frame_size),
-            assembler: MessageAssembler::new().with_max_message_size(limits.max_message_size),
-        })
-    }
-
-    /// Whether nothing is pending, so the codec can serve another connection.
-    fn release(&mut self) -> bool {
-        self.assembler.release();
-        self.decoder.is_idle() && self.assembler.is_idle()
-    }
+/// A connection's codec (`ringws-proto`'s decoder and assembler) is lent from the worker's
+/// pool only while a frame or message is partial: the ~250 bytes are paid per active
+/// connection, not per open one.
+fn new_codec(limits: &crate::config::Limits) -> Box<Codec> {
+    Box::new(
+        Codec::new(Role::Server)
+            .with_max_frame_size(limits.max_frame_size)
+            .with_max_message_size(limits.max_message_size),
+    )
 }
 
 /// One connection's engine state: what an idle connection costs beside the driver's slot and
@@ -136,7 +123,7 @@ struct Conn {
     phase: Phase,
     /// Where it comes from (known before its first byte).
     peer: Peer,
-    /// Only while a frame or message is partial (see [`Codec`]).
+    /// Only while a frame or message is partial (see [`new_codec`]).
     codec: Option<Box<Codec>>,
     ctl: Control,
 }
@@ -156,7 +143,7 @@ pub(crate) struct Engine {
     /// IPv6 peer addresses (IPv4 ones live in the connections).
     peers: Peers,
     /// Subscribers that went over their limit during a fan-out (reused between publishes).
-    slow: Vec<(u64, usize)>,
+    slow: Vec<(ConnId, usize)>,
     log: LogLimiter,
 }
 
@@ -232,13 +219,13 @@ impl Engine {
         let peer = self.peer_of(id);
         tracing::error!(%peer, conn = %id, "the handler panicked: closing this connection with 1011");
         if let Some(conn) = self.conns.get_mut(id) {
-            conn.ctl.failed = true;
+            conn.ctl.session.abandon();
             let code = CloseCode::INTERNAL_ERROR;
             close_with_deadline(io, id, &mut conn.ctl, &self.shared, code, "internal error");
         }
     }
 
-    /// Decodes frames from `bytes` and dispatches what they hold.
+    /// Reads frames from `bytes` through the connection's session and does what they ask.
     fn frames(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { route, data } = &mut conn.phase else { return };
@@ -247,9 +234,8 @@ impl Engine {
         let mut codec = match conn.codec.take() {
             Some(codec) => codec,
             None => {
-                let mut codec =
-                    self.codecs.pop().unwrap_or_else(|| Codec::new(&self.shared.limits));
-                codec.assembler.set_max_message_size(self.shared.max_message_size(route));
+                let mut codec = self.codecs.pop().unwrap_or_else(|| new_codec(&self.shared.limits));
+                codec.set_max_message_size(self.shared.max_message_size(route));
                 codec
             }
         };
@@ -257,44 +243,49 @@ impl Engine {
         let mut pos = 0;
         let mut error = None;
         let mut panicked = false;
-        while !ctl.lost_sync {
-            let (part, used) = match codec.decoder.decode(&mut bytes[pos..]) {
-                Ok(Some(x)) => x,
-                Ok(None) => break,
-                Err(e) => {
-                    ctl.lost_sync = true;
-                    error = Some(e);
-                    break;
-                }
-            };
+        while let Read::Took(used, action) = ctl.session.read(&mut codec, &mut bytes[pos..]) {
             pos += used;
-            let message = match codec.assembler.push(part) {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
-                Err(e) if !ctl.failed => {
-                    error = Some(e);
-                    break;
-                }
-                Err(_) => continue,
-            };
-            use ringws_proto::Message as Wire;
-            let open = ctl.close.can_receive() && !ctl.failed;
-            let event = match message {
-                Wire::Text(t) if open => Event::Message(Message::Text(t)),
-                Wire::Binary(b) if open => Event::Message(Message::Binary(b)),
-                Wire::Ping(p) if open => {
+            let event = match action {
+                None => continue,
+                Some(Action::Text(t)) => Event::Message(Message::Text(t)),
+                Some(Action::Binary(b)) => Event::Message(Message::Binary(b)),
+                Some(Action::Ping(p)) => {
                     let _ = send_frame(io, id, ctl, OpCode::Pong, p, None);
                     Event::Ping(p)
                 }
-                Wire::Pong(p) if open => {
+                Some(Action::Pong(p)) => {
                     ctl.ping_outstanding = false;
                     Event::Pong(p)
                 }
-                Wire::Close(frame) => {
-                    peer_close(io, id, ctl, frame);
+                Some(Action::Closed { frame, reply, close_transport }) => {
+                    let (code, reason) =
+                        frame.map_or((CloseCode::NO_STATUS, ""), |f| (f.code, f.reason));
+                    ctl.note_code(code.0, reason);
+                    if let Some(reply) = reply {
+                        queue_close(io, id, &reply);
+                    }
+                    if close_transport {
+                        io.close(id);
+                    }
                     continue;
                 }
-                _ => continue,
+                Some(Action::Fail { error: e, close, close_now }) => {
+                    // RFC 6455 §7.1.7: our close frame with the error's code, then a FIN so the
+                    // peer answers and closes even if we can no longer parse its bytes.
+                    let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+                    ctl.note_code(code.0, &e.to_string());
+                    if let Some(close) = close {
+                        queue_close(io, id, &close);
+                    }
+                    if close_now {
+                        io.close(id);
+                    } else {
+                        io.shutdown_write(id);
+                        set_close_deadline(io, id, ctl, &self.shared);
+                    }
+                    error = Some(e);
+                    continue;
+                }
             };
             let ctx = Ctx {
                 io: io.reborrow(),
@@ -319,58 +310,8 @@ impl Engine {
         if panicked {
             self.fail_panicked(io, id);
         } else if let Some(e) = error {
-            let lost_sync = conn.ctl.lost_sync;
-            self.fail(io, id, &e, lost_sync);
+            self.warn(io.now(), id, "protocol error", &e);
         }
-    }
-
-    /// Fails the connection (RFC 6455 §7.1.7): our close frame with the error's code, then a FIN
-    /// so the peer answers and closes even if we can no longer parse its bytes.
-    fn fail(
-        &mut self,
-        io: &mut Io<'_, EngineMsg>,
-        id: ConnId,
-        error: &ringws_proto::Error,
-        lost_sync: bool,
-    ) {
-        self.warn(io.now(), id, "protocol error", error);
-        let Some(conn) = self.conns.get_mut(id) else { return };
-        let ctl = &mut conn.ctl;
-        let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
-        let reason = error.to_string();
-        ctl.failed = true;
-        if !send_close(io, id, ctl, code, &reason) && lost_sync {
-            io.close(id);
-            return;
-        }
-        io.shutdown_write(id);
-        set_close_deadline(io, id, ctl, &self.shared);
-    }
-}
-
-/// The peer sent a close frame: answer it (echoing its code) and close the transport, or, if we
-/// closed first, the handshake is complete.
-fn peer_close(
-    io: &mut Io<'_, EngineMsg>,
-    id: ConnId,
-    ctl: &mut Control,
-    frame: Option<CloseFrame<'_>>,
-) {
-    match frame {
-        Some(f) => ctl.note_code(f.code.0, f.reason),
-        None => ctl.note_code(CloseCode::NO_STATUS.0, ""),
-    }
-    match ctl.close.receive_close() {
-        CloseAction::SendClose => {
-            let mut payload = [0u8; 125];
-            let n =
-                frame.map_or(0, |f| CloseFrame { code: f.code, reason: "" }.encode(&mut payload));
-            let _ = send_frame(io, id, ctl, OpCode::Close, &payload[..n], None);
-            ctl.close.reply_sent();
-            io.close(id);
-        }
-        CloseAction::CloseTransport => io.close(id),
-        CloseAction::Nothing => {}
     }
 }
 

@@ -58,7 +58,7 @@ impl Engine {
                     && !timeout.is_zero()
                     && idle >= half
                     && !ctl.ping_outstanding
-                    && ctl.close.can_send()
+                    && ctl.session.can_send()
                 {
                     ctl.ping_outstanding = true;
                     let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);

@@ -1,7 +1,9 @@
-//! The opening handshake: plain HTTP answers, refusals, and the upgrade to a WebSocket.
+//! The opening handshake: the upgrade to a WebSocket, refused or deferred (the answers' bytes
+//! come from [`crate::http`]).
 
 use super::*;
 use crate::handler::Reject;
+use crate::http::{bad_request, refusal, switching};
 
 impl Engine {
     pub(super) fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
@@ -15,9 +17,7 @@ impl Engine {
                 return;
             }
             Err(e) => {
-                let mut out = Vec::new();
-                handshake::write_reject(&mut out, &e);
-                self.answer(io, id, out);
+                self.answer(io, id, bad_request(&e));
                 self.warn(io.now(), id, "bad request", &e);
                 return;
             }
@@ -52,11 +52,7 @@ impl Engine {
             return Err(reply(404, "no WebSocket endpoint at this path"));
         };
         let route = matched.route;
-        let upgrade = request.websocket().map_err(|e| {
-            let mut out = Vec::new();
-            handshake::write_reject(&mut out, &e);
-            out
-        })?;
+        let upgrade = request.websocket().map_err(|e| bad_request(&e))?;
         if !shared.origin_allowed(request.origin()) {
             return Err(reply(403, "origin not allowed"));
         }
@@ -111,14 +107,7 @@ impl Engine {
         let peer = self.peer_of(id);
         let shared = &self.shared;
         let Accept { data, protocol, headers } = accept;
-        let mut out = Vec::with_capacity(160);
-        handshake::write_accept(&mut out, key, protocol.as_deref(), None);
-        // The application's headers go before the blank line that ends the head.
-        out.truncate(out.len() - 2);
-        for (name, value) in checked(&headers, &peer, id) {
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
+        let out = switching(key, protocol.as_deref(), &headers, &peer, id);
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
         if let Some(conn) = self.conns.get_mut(id) {
@@ -188,34 +177,4 @@ impl Engine {
             conn.phase = Phase::Done;
         }
     }
-}
-
-/// The application's headers that may go on the wire; the others are logged and left out.
-fn checked<'h>(
-    headers: &'h [(String, String)],
-    peer: &Shown,
-    id: ConnId,
-) -> Vec<(&'h str, &'h str)> {
-    headers
-        .iter()
-        .filter(|(name, value)| {
-            let ok = crate::handler::header_ok(name, value);
-            if !ok {
-                tracing::warn!(%peer, conn = %id, "header {name:?} left out: not a valid header");
-            }
-            ok
-        })
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect()
-}
-
-/// The HTTP answer to a refused upgrade: its status, the application's headers, its body.
-fn refusal(r: &Reject, peer: &Shown, id: ConnId) -> Vec<u8> {
-    let mut headers = checked(&r.headers, peer, id);
-    headers.push(("Connection", "close"));
-    let mut out = Vec::new();
-    let body = format!("{}\n", r.body);
-    let kind = "text/plain; charset=utf-8";
-    handshake::write_response(&mut out, r.status, &headers, kind, body.as_bytes());
-    out
 }
