@@ -8,8 +8,8 @@ mod pubsub;
 
 use clap::Parser;
 use ringws::{
-    Accept, App, Handler, Limits, Message, Reject, RouteOptions, SlowConsumer, UpgradeRequest,
-    WebSocket,
+    Accept, App, Handler, Limits, Message, ProxyHeader, Reject, RouteOptions, SlowConsumer,
+    UpgradeRequest, WebSocket,
 };
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -60,6 +60,28 @@ struct Args {
     /// `load_test`) need `--echo-path /`; the demo page at `/` stays, as plain GET.
     #[arg(long, default_value = "/echo", value_parser = parse_path)]
     echo_path: String,
+    /// A proxy (address or network, e.g. 10.0.0.0/8; repeatable) whose word about the client's
+    /// address is taken, from the header --proxy-header names.
+    #[arg(long = "trusted-proxy", value_parser = parse_trusted)]
+    trusted_proxies: Vec<ringws::IpNet>,
+    /// Where trusted proxies put the client's address: `protocol` (a PROXY protocol v1/v2
+    /// header opens each of their connections) or `forwarded-for` (X-Forwarded-For).
+    #[arg(long, value_parser = parse_proxy_header, default_value = "forwarded-for")]
+    proxy_header: ProxyHeader,
+}
+
+fn parse_trusted(text: &str) -> Result<ringws::IpNet, String> {
+    let net = text.parse::<ringws::IpNet>();
+    let bare = || text.parse::<std::net::IpAddr>().map(ringws::IpNet::from);
+    net.or_else(|_| bare()).map_err(|_| format!("{text:?}: not an address or network"))
+}
+
+fn parse_proxy_header(name: &str) -> Result<ProxyHeader, String> {
+    match name {
+        "protocol" => Ok(ProxyHeader::Protocol),
+        "forwarded-for" => Ok(ProxyHeader::ForwardedFor),
+        other => Err(format!("{other:?}: expected `protocol` or `forwarded-for`")),
+    }
 }
 
 fn parse_path(path: &str) -> Result<String, String> {
@@ -119,6 +141,9 @@ fn main() -> ExitCode {
     }
     if !args.allowed_origins.is_empty() {
         app = app.allowed_origins(args.allowed_origins);
+    }
+    if !args.trusted_proxies.is_empty() {
+        app = app.behind_proxy(args.proxy_header, args.trusted_proxies);
     }
     let server = match app.start() {
         Ok(s) => s,

@@ -14,6 +14,7 @@ use crate::deadline::Clock;
 use crate::engine::{Engine, EngineMsg};
 use crate::handler::{Handler, Kind};
 use crate::http::StaticResponse;
+use crate::proxy::{ProxyHeader, Trusted};
 use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
 use crate::router::Routes;
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) router: Routes,
     statics: Vec<(String, StaticResponse)>,
     origins: Option<Vec<String>>,
+    /// Trusted proxies and where they put the client's address.
+    pub(crate) proxy: Option<Trusted>,
     pub(crate) limits: Limits,
     /// Open WebSocket connections over all workers (for `max_connections` and metrics).
     pub(crate) open: AtomicUsize,
@@ -99,6 +102,7 @@ pub struct App {
     routes: Vec<RouteSpec>,
     statics: Vec<(String, StaticResponse)>,
     origins: Option<Vec<String>>,
+    proxy: Option<Trusted>,
 }
 
 impl std::fmt::Debug for App {
@@ -126,6 +130,7 @@ impl App {
             routes: Vec::new(),
             statics: Vec::new(),
             origins: None,
+            proxy: None,
         }
     }
 
@@ -162,6 +167,19 @@ impl App {
         S: Into<String>,
     {
         self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Behind a load balancer or reverse proxy: a connection from one of `trusted` (addresses or
+    /// networks, `"10.0.0.0/8".parse()`) carries the client's address in `header`, and that
+    /// address is what [`crate::UpgradeRequest::peer`] and every log line about the connection
+    /// show. Connections from anywhere else keep their own address (and a PROXY header from
+    /// them is a malformed request: 400). Needs the driver's peer addresses (the default).
+    pub fn behind_proxy<I>(mut self, header: ProxyHeader, trusted: I) -> Self
+    where
+        I: IntoIterator<Item = ipnet::IpNet>,
+    {
+        self.proxy = Some(Trusted::new(header, trusted.into_iter().collect()));
         self
     }
 
@@ -212,6 +230,7 @@ impl App {
             router,
             statics: self.statics,
             origins: self.origins,
+            proxy: self.proxy,
             limits: self.limits,
             open: AtomicUsize::new(0),
             counts: Counts::default(),

@@ -25,6 +25,7 @@ mod http;
 mod later;
 mod log;
 mod peer;
+mod proxy;
 mod pubsub;
 mod route;
 mod router;
@@ -38,7 +39,9 @@ pub use engine::EngineMsg;
 pub use handler::{
     Accept, Handler, InvalidCloseCode, Kind, Message, Reject, SendStatus, UpgradeRequest,
 };
+pub use ipnet::IpNet;
 pub use later::{Answer, Later};
+pub use proxy::ProxyHeader;
 pub use ringws_proto::{CloseCode, OpCode};
 /// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.
 pub use ringws_uring::Config as DriverConfig;

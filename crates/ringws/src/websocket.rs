@@ -40,6 +40,8 @@ pub(crate) struct Control {
     /// A send reported backpressure (or was dropped over the limit): `on_drain` is owed once the
     /// queue empties.
     pub(crate) backpressured: bool,
+    /// A trusted proxy's PROXY protocol header is still to come, before the request.
+    pub(crate) proxy_header_due: bool,
     pub(crate) slow_consumer: SlowConsumer,
     pub(crate) last_seen: Stamp,
     /// The connection's pending timer-wheel entry ([`crate::deadline`]).
@@ -68,6 +70,7 @@ impl Control {
             session: Session::new(Role::Server),
             ping_outstanding: false,
             backpressured: false,
+            proxy_header_due: false,
             slow_consumer: SlowConsumer::Drop,
             last_seen: now,
             timer: None,

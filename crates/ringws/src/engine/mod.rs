@@ -29,6 +29,7 @@ use crate::config::SlowConsumer;
 use crate::handler::{Accept, Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::peer::{Peer, Peers, Shown};
+use crate::proxy::ProxyHeader;
 use crate::pubsub::{PubSub, Publish};
 use crate::route::{Ctx, Event, Route, deliver};
 use crate::table::ConnTable;
@@ -169,6 +170,14 @@ impl Engine {
             }
             let peer = self.peer_of(id);
             tracing::warn!(%peer, conn = %id, "{what}: {detail}");
+        }
+    }
+
+    /// `id`'s client is at `addr` (a trusted proxy said so): logs and the upgrade show it.
+    fn set_client(&mut self, id: ConnId, addr: std::net::SocketAddr) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            self.peers.forget(id, conn.peer);
+            conn.peer = self.peers.record(id, addr);
         }
     }
 
@@ -370,6 +379,9 @@ impl ringws_uring::Handler for Engine {
     fn on_peer(&mut self, _io: &mut Io<'_, EngineMsg>, id: ConnId, peer: std::net::SocketAddr) {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.peer = self.peers.record(id, peer);
+            let proxy = self.shared.proxy.as_ref();
+            conn.ctl.proxy_header_due =
+                proxy.is_some_and(|p| p.header == ProxyHeader::Protocol && p.trusts(peer.ip()));
         }
     }
 

@@ -4,11 +4,35 @@
 use super::*;
 use crate::handler::Reject;
 use crate::http::{bad_request, refusal, switching};
+use crate::proxy::{ProxyLine, parse_proxy_header};
 
 impl Engine {
     pub(super) fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        let Phase::Handshake(buf) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
+        let Phase::Handshake(mut buf) = std::mem::replace(&mut conn.phase, Phase::Done) else {
+            return;
+        };
+        if conn.ctl.proxy_header_due {
+            match parse_proxy_header(&buf) {
+                Ok(ProxyLine::Partial) if buf.len() <= self.shared.limits.max_header_bytes => {
+                    conn.phase = Phase::Handshake(buf);
+                    return;
+                }
+                Ok(ProxyLine::Partial) => {
+                    let e = "a PROXY protocol header longer than max_header_bytes";
+                    return self.refuse_proxy_line(io, id, e.into());
+                }
+                Err(e) => return self.refuse_proxy_line(io, id, e),
+                Ok(ProxyLine::Done { client, len }) => {
+                    conn.ctl.proxy_header_due = false;
+                    buf.drain(..len);
+                    if let Some(client) = client {
+                        self.peers.forget(id, conn.peer);
+                        conn.peer = self.peers.record(id, client);
+                    }
+                }
+            }
+        }
         let limits = &self.shared.limits;
         let request = match handshake::parse_request(&buf, limits.max_header_bytes) {
             Ok(Some(r)) => r,
@@ -35,6 +59,14 @@ impl Engine {
         }
     }
 
+    /// A trusted proxy's connection did not start with a valid PROXY header: 400, logged.
+    fn refuse_proxy_line(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, why: String) {
+        let reply = Reject::new(400, "bad PROXY protocol header");
+        let out = refusal(&reply, &self.peer_of(id), id);
+        self.answer(io, id, out);
+        self.warn(io.now(), id, "bad PROXY protocol header", &why);
+    }
+
     /// Validates the upgrade and asks the route; on success the 101 is queued and the
     /// connection's phase is `Open` (`Some`: its route, and the bytes after the head), or the
     /// route deferred its answer (`None`). On refusal, the HTTP answer to send.
@@ -45,6 +77,13 @@ impl Engine {
         request: &Request<'_>,
         rest: Vec<u8>,
     ) -> Result<Option<(usize, Vec<u8>)>, Vec<u8>> {
+        if let Some(proxy) = &self.shared.proxy {
+            let forwarded = request.header_values("x-forwarded-for");
+            let peer = self.peer_of(id).0;
+            if let Some(client) = peer.and_then(|p| proxy.forwarded_client(p, forwarded)) {
+                self.set_client(id, client);
+            }
+        }
         let peer = self.peer_of(id);
         let shared = &self.shared;
         let reply = |status: u16, body: &str| refusal(&Reject::new(status, body), &peer, id);

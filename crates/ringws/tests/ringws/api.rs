@@ -314,3 +314,75 @@ fn the_101_and_refusals_carry_the_applications_headers_and_nothing_injected() {
     assert!(!head.contains("Injected") && !head.contains("X-Evil"), "{head}");
     stop(server);
 }
+
+fn behind_proxy(header: ringws::ProxyHeader, trusted: &str) -> ringws::Server {
+    let trusted: ringws::IpNet = trusted.parse().unwrap();
+    app().behind_proxy(header, [trusted]).ws("/mirror", || Mirror).start().unwrap()
+}
+
+/// A WebSocket client over `stream`, whose first bytes were already written by the "proxy".
+fn mirror_over(server: &ringws::Server, stream: std::net::TcpStream) -> String {
+    let url = format!("ws://{}/mirror", server.local_addr());
+    let (mut ws, _) = tungstenite::client(url, stream).expect("upgrade");
+    ws.read().unwrap().into_text().unwrap().to_string()
+}
+
+#[test]
+fn a_trusted_proxys_proxy_protocol_header_names_the_client() {
+    use std::io::Write;
+    let server = behind_proxy(ringws::ProxyHeader::Protocol, "127.0.0.1/32");
+    let port = server.local_addr().port();
+    // v1, split across two writes just before the last port (which `ppp` alone refuses).
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    stream.write_all(b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stream.write_all(format!("{port}\r\n").as_bytes()).unwrap();
+    assert_eq!(mirror_over(&server, stream), "203.0.113.7:51000");
+    // v2 (binary), IPv6.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend([0x21, 0x21, 0, 36]);
+    v2.extend("2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    v2.extend(std::net::Ipv6Addr::LOCALHOST.octets());
+    v2.extend(4000u16.to_be_bytes());
+    v2.extend(port.to_be_bytes());
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    stream.write_all(&v2).unwrap();
+    assert_eq!(mirror_over(&server, stream), "[2001:db8::7]:4000");
+    // A trusted peer without the header: refused, and it says why.
+    let missing = raw_exchange(server.local_addr(), upgrade_head("/mirror", "").as_bytes());
+    assert!(missing.starts_with("HTTP/1.1 400") && missing.contains("PROXY"), "{missing}");
+    stop(server);
+}
+
+#[test]
+fn a_proxy_header_from_an_untrusted_peer_is_not_believed() {
+    let server = behind_proxy(ringws::ProxyHeader::Protocol, "10.0.0.0/8");
+    let line = format!("PROXY TCP4 203.0.113.7 127.0.0.1 51000 80\r\n{}", upgrade_head("/m", ""));
+    let answer = raw_exchange(server.local_addr(), line.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // And without one it is served, under its own address.
+    let stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mine = stream.local_addr().unwrap().to_string();
+    assert_eq!(mirror_over(&server, stream), mine);
+    stop(server);
+}
+
+#[test]
+fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
+    use tungstenite::client::IntoClientRequest;
+    let server = behind_proxy(ringws::ProxyHeader::ForwardedFor, "127.0.0.0/8");
+    let mut request = format!("ws://{}/mirror", server.local_addr()).into_client_request().unwrap();
+    let chain = "198.51.100.1, 203.0.113.9, 127.0.0.5".parse().unwrap();
+    request.headers_mut().insert("X-Forwarded-For", chain);
+    let (mut ws, _) = tungstenite::connect(request).expect("upgrade");
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("203.0.113.9:0"));
+    stop(server);
+    // From an untrusted peer, the header is anyone's word: ignored.
+    let server = behind_proxy(ringws::ProxyHeader::ForwardedFor, "10.0.0.0/8");
+    let mut request = format!("ws://{}/mirror", server.local_addr()).into_client_request().unwrap();
+    request.headers_mut().insert("X-Forwarded-For", "203.0.113.9".parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(request).expect("upgrade");
+    let seen = ws.read().unwrap().into_text().unwrap().to_string();
+    assert!(seen.starts_with("127.0.0.1:"), "{seen}");
+    stop(server);
+}
