@@ -1,7 +1,6 @@
-//! The builder users start from, the state shared by every worker, and the running server.
+//! The builder users start from, and the running server with its handle.
 
 use bytes::Bytes;
-use ringws_proto::handshake::Request;
 use ringws_proto::{CloseCode, OpCode};
 use ringws_uring::ConnId;
 use std::io;
@@ -11,70 +10,23 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
-use crate::engine::{Engine, EngineMsg};
-use crate::handler::{Handler, Kind};
-use crate::http::StaticResponse;
+use crate::engine::Engine;
+use crate::handler::Handler;
+use crate::sending::{Kind, sendable};
+
+use crate::mailbox::EngineMsg;
 use crate::proxy::{ProxyHeader, Trusted};
 use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
 use crate::router::Routes;
+use crate::shared::{Shared, StaticResponse};
 
 type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
 
-pub(crate) struct RouteSpec {
-    pub(crate) path: String,
-    pub(crate) factory: RouteFactory,
-    pub(crate) options: RouteOptions,
-}
-
-/// Read-only configuration every worker shares, plus the open-connection count.
-pub(crate) struct Shared {
-    pub(crate) routes: Vec<RouteSpec>,
-    /// The routes' patterns, matched.
-    pub(crate) router: Routes,
-    statics: Vec<(String, StaticResponse)>,
-    origins: Option<Vec<String>>,
-    /// Trusted proxies and where they put the client's address.
-    pub(crate) proxy: Option<Trusted>,
-    pub(crate) limits: Limits,
-    /// Open WebSocket connections over all workers (for `max_connections` and metrics).
-    pub(crate) open: AtomicUsize,
-    /// Subscribers per topic over all workers.
-    pub(crate) counts: Counts,
-    /// The clock connections' deadlines are kept on.
-    pub(crate) clock: Clock,
-    /// `ServerHandle::shutdown` was called: handles refuse further messages.
-    pub(crate) stopping: AtomicBool,
-}
-
-impl Shared {
-    /// Route `route`'s idle timeout (zero: none).
-    pub(crate) fn idle_timeout(&self, route: usize) -> std::time::Duration {
-        self.routes[route].options.idle_timeout.unwrap_or(self.limits.idle_timeout)
-    }
-
-    /// Route `route`'s largest message.
-    pub(crate) fn max_message_size(&self, route: usize) -> u64 {
-        self.routes[route].options.max_message_size.unwrap_or(self.limits.max_message_size)
-    }
-
-    pub(crate) fn route_of(&self, path: &str) -> Option<usize> {
-        self.router.at(path).map(|m| m.route)
-    }
-
-    /// An Origin passes when no allow-list is set, when the request has no Origin (not a
-    /// browser: cross-site hijacking needs a browser), or when it is on the list.
-    pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match (&self.origins, origin) {
-            (None, _) | (_, None) => true,
-            (Some(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o)),
-        }
-    }
-
-    /// The answer to a request that is not an upgrade ([`crate::http::plain`]).
-    pub(crate) fn plain_http(&self, request: &Request<'_>) -> Vec<u8> {
-        crate::http::plain(&self.statics, self.route_of(request.path()).is_some(), request)
-    }
+struct RouteSpec {
+    path: String,
+    factory: RouteFactory,
+    options: RouteOptions,
 }
 
 /// Builds a server: address, workers, limits, WebSocket routes and static HTTP routes.
@@ -225,8 +177,10 @@ impl App {
         // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
         driver.max_connections =
             self.limits.max_connections + self.limits.max_connections / 10 + 1024;
+        let (factories, route_options): (Vec<RouteFactory>, Vec<RouteOptions>) =
+            self.routes.into_iter().map(|r| (r.factory, r.options)).unzip();
         let shared = Arc::new(Shared {
-            routes: self.routes,
+            route_options,
             router,
             statics: self.statics,
             origins: self.origins,
@@ -238,7 +192,9 @@ impl App {
             stopping: AtomicBool::new(false),
         });
         let for_workers = shared.clone();
-        let inner = ringws_uring::Server::start(driver, move |_| Engine::new(for_workers.clone()))?;
+        let inner = ringws_uring::Server::start(driver, move |_| {
+            Engine::new(for_workers.clone(), factories.iter().map(|make| make()).collect())
+        })?;
         Ok(Server { handle: ServerHandle { inner: inner.handle(), shared }, inner })
     }
 }
@@ -329,7 +285,7 @@ impl ServerHandle {
         D: 'static,
         F: for<'w> FnOnce(Option<&mut crate::WebSocket<'w, D>>) + Send + 'static,
     {
-        let job = crate::route::Job(Box::new(move |ctx: Option<crate::route::Ctx<'_>>| {
+        let job = crate::mailbox::Job(Box::new(move |ctx: Option<crate::websocket::Ctx<'_>>| {
             let Some(ctx) = ctx else { return f(None) };
             let Some(data) = ctx.data.downcast_mut::<D>() else { return f(None) };
             let (io, id, ctl, pubsub, shared) = (ctx.io, ctx.id, ctx.ctl, ctx.pubsub, ctx.shared);
@@ -345,8 +301,7 @@ impl ServerHandle {
     /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
     /// could not be woken.
     pub fn close(&self, conn: ConnId, code: CloseCode, reason: &str) -> io::Result<()> {
-        let code = crate::handler::sendable(code)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let code = sendable(code).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let msg = EngineMsg::Close { conn, code: code.0, reason: reason.to_owned() };
         self.post(usize::from(conn.worker()), msg)
     }

@@ -11,8 +11,6 @@
 use ringws_uring::{ConnId, Io};
 use std::time::{Duration, Instant};
 
-use crate::engine::EngineMsg;
-
 /// A point in time: milliseconds since an epoch, wrapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp(u32);
@@ -57,15 +55,15 @@ pub(crate) struct Clock {
 
 impl Clock {
     /// The current loop turn's time.
-    pub(crate) fn now(&self, io: &Io<'_, EngineMsg>) -> Stamp {
+    pub(crate) fn now<M: Send + 'static>(&self, io: &Io<'_, M>) -> Stamp {
         Stamp::at(self.epoch, io.now())
     }
 
     /// Makes sure the connection's timer fires at or before `at`: a wheel entry is added only
     /// when the pending one would fire later (or there is none).
-    pub(crate) fn arm(
+    pub(crate) fn arm<M: Send + 'static>(
         &self,
-        io: &mut Io<'_, EngineMsg>,
+        io: &mut Io<'_, M>,
         id: ConnId,
         pending: &mut Option<Stamp>,
         at: Stamp,
@@ -81,7 +79,11 @@ impl Clock {
     /// A wheel entry fired: whether it is the connection's pending one (or a later stale one
     /// firing when the pending one is due anyway). A stale entry that fires early is ignored. On
     /// `true`, nothing is pending any more: the caller re-arms what it still needs.
-    pub(crate) fn fired(&self, io: &Io<'_, EngineMsg>, pending: &mut Option<Stamp>) -> bool {
+    pub(crate) fn fired<M: Send + 'static>(
+        &self,
+        io: &Io<'_, M>,
+        pending: &mut Option<Stamp>,
+    ) -> bool {
         if pending.is_some_and(|p| self.now(io).before(p)) {
             return false;
         }

@@ -1,8 +1,7 @@
 //! What an application implements: a handler per route, in the spirit of uWebSockets' behavior
 //! struct (`open`, `message`, `drain`, `close`), with typed per-connection data.
 
-use ringws_proto::CloseCode;
-
+use crate::answer::{Accept, Reject};
 use crate::later::Later;
 use crate::websocket::{Closed, WebSocket};
 
@@ -14,113 +13,6 @@ pub enum Message<'a> {
     Text(&'a str),
     /// Binary.
     Binary(&'a [u8]),
-}
-
-/// The kind of a message the application sends: text or binary. The send API offers no raw
-/// opcodes (a close, ping or pong goes through [`crate::WebSocket::close`] and [`crate::WebSocket::ping`],
-/// which keep the protocol's rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A text message: the payload must be UTF-8.
-    Text,
-    /// A binary message.
-    Binary,
-}
-
-impl Kind {
-    pub(crate) fn opcode(self) -> ringws_proto::OpCode {
-        match self {
-            Self::Text => ringws_proto::OpCode::Text,
-            Self::Binary => ringws_proto::OpCode::Binary,
-        }
-    }
-}
-
-/// A close code the application may not send: 1005, 1006 and 1015 are for reporting only, and
-/// codes outside 1000-1003, 1007-1014 and 3000-4999 are reserved or unassigned (RFC 6455 §7.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidCloseCode(pub CloseCode);
-
-impl std::fmt::Display for InvalidCloseCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "close code {} may not be sent (1000-1003, 1007-1014 and 3000-4999 may)", self.0)
-    }
-}
-
-impl std::error::Error for InvalidCloseCode {}
-
-/// Checks a close code the application wants to send.
-pub(crate) fn sendable(code: CloseCode) -> Result<CloseCode, InvalidCloseCode> {
-    if code.is_valid_on_wire() { Ok(code) } else { Err(InvalidCloseCode(code)) }
-}
-
-/// What a send did. Never ignore it on a fan-out path: it is the backpressure signal.
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendStatus {
-    /// Queued, and the connection's buffered amount is within `max_backpressure`.
-    Sent,
-    /// Queued, but the buffered amount is now over `max_backpressure`; wait for `on_drain`.
-    Backpressure,
-    /// Not queued: the connection is closing or gone, or was already over `max_backpressure`.
-    Dropped,
-}
-
-/// The answer to an upgrade request: accept, with the connection's data and an optional
-/// subprotocol.
-#[derive(Debug)]
-pub struct Accept<D> {
-    /// The connection's typed data, handed to every callback.
-    pub data: D,
-    /// The chosen subprotocol (one the client offered), or `None`.
-    pub protocol: Option<String>,
-    /// Extra headers on the 101 (a `Set-Cookie`, say); see [`Accept::with_header`].
-    pub headers: Vec<(String, String)>,
-}
-
-impl<D> Accept<D> {
-    /// Accepts with `data` and no subprotocol.
-    pub fn new(data: D) -> Self {
-        Self { data, protocol: None, headers: Vec::new() }
-    }
-
-    /// Adds a header to the 101. A name that is not an HTTP token, or a value with a control
-    /// character (a CR or LF would split the response), is left out and logged.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the subprotocol to answer with.
-    pub fn with_protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocol = Some(protocol.into());
-        self
-    }
-}
-
-/// Refuses an upgrade with an HTTP status and a short body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    /// The HTTP status, e.g. 401 or 403.
-    pub status: u16,
-    /// The body, for humans.
-    pub body: String,
-    /// Extra headers (`WWW-Authenticate` with 401, `Retry-After` with 503); see
-    /// [`Reject::with_header`].
-    pub headers: Vec<(String, String)>,
-}
-
-impl Reject {
-    /// A refusal with `status` and `body`.
-    pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self { status, body: body.into(), headers: Vec::new() }
-    }
-
-    /// Adds a header to the refusal; checked as [`Accept::with_header`].
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
 }
 
 /// The upgrade request as the handler sees it.
@@ -237,7 +129,7 @@ pub trait Handler: 'static {
         let _ = (ws, payload);
     }
 
-    /// The send queue emptied after a send reported [`SendStatus::Backpressure`] (or was
+    /// The send queue emptied after a send reported [`crate::SendStatus::Backpressure`] (or was
     /// dropped over the limit): the connection can take more. Not called after sends that
     /// stayed within the limit.
     fn on_drain(&mut self, ws: &mut WebSocket<'_, Self::Data>) {
@@ -255,13 +147,4 @@ pub trait Handler: 'static {
     fn on_close(&mut self, closed: Closed<'_, Self::Data>) {
         let _ = closed;
     }
-}
-
-/// Whether an application's header may go on the wire: the name an HTTP token (RFC 9110 §5.1),
-/// the value free of control characters but tab (no CR or LF to split the response).
-pub(crate) fn header_ok(name: &str, value: &str) -> bool {
-    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
-    !name.is_empty()
-        && name.bytes().all(token)
-        && value.bytes().all(|c| c == b'\t' || (c >= 0x20 && c != 0x7f))
 }

@@ -2,18 +2,12 @@
 //! answer's real Content-Length), 404, 405, 426, a malformed request, refused upgrades with the
 //! application's status, headers and body, and the 101 that opens a WebSocket.
 
-use bytes::Bytes;
 use ringws_proto::handshake::{self, AcceptKey, Request};
 use ringws_uring::ConnId;
 
-use crate::handler::{Reject, header_ok};
+use crate::answer::{Reject, header_ok};
 use crate::peer::Shown;
-
-/// A static route's answer.
-pub(crate) struct StaticResponse {
-    pub(crate) content_type: String,
-    pub(crate) body: Bytes,
-}
+use crate::shared::StaticResponse;
 
 /// The answer to a request that is not an upgrade: a static route, 405 for a method other than
 /// GET and HEAD there, 426 on a WebSocket path (`speaks_websocket`), or 404.
@@ -108,6 +102,7 @@ fn checked<'h>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn answer(method: &str, path: &str, speaks_websocket: bool) -> String {
         let statics = [(

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ringws_uring::ConnId;
 
-use crate::engine::EngineMsg;
-use crate::handler::{Accept, Reject};
+use crate::answer::{Accept, Answer, Reject};
+use crate::mailbox::EngineMsg;
 
 /// What the engine and a [`Later`] share about one deferred upgrade.
 #[derive(Debug, Default)]
@@ -24,18 +24,6 @@ pub(crate) struct LaterState {
     answered: AtomicBool,
     /// The connection closed (client gone, or timed out) before an answer.
     pub(crate) gone: AtomicBool,
-}
-
-/// The answer to a deferred upgrade, carried to the connection's worker.
-pub struct Answer(pub(crate) Result<Accept<Box<dyn Any + Send>>, Reject>);
-
-impl std::fmt::Debug for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Ok(_) => f.write_str("Answer(accept)"),
-            Err(r) => write!(f, "Answer(reject {})", r.status),
-        }
-    }
 }
 
 /// An upgrade to answer later, from any thread: [`Later::accept`] or [`Later::reject`]. Dropped

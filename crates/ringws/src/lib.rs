@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod answer;
 mod app;
 mod config;
 mod deadline;
@@ -24,27 +25,30 @@ mod handler;
 mod http;
 mod later;
 mod log;
+mod mailbox;
 mod peer;
 mod proxy;
 mod pubsub;
 mod route;
 mod router;
+mod sending;
+mod shared;
 mod table;
 mod websocket;
 
+pub use answer::{Accept, Answer, Reject};
 pub use app::{App, Server, ServerHandle};
 pub use bytes::Bytes;
 pub use config::{Limits, RouteOptions, SlowConsumer};
-pub use engine::EngineMsg;
-pub use handler::{
-    Accept, Handler, InvalidCloseCode, Kind, Message, Reject, SendStatus, UpgradeRequest,
-};
+pub use handler::{Handler, Message, UpgradeRequest};
 pub use ipnet::IpNet;
-pub use later::{Answer, Later};
+pub use later::Later;
+pub use mailbox::EngineMsg;
+pub use mailbox::Job;
 pub use proxy::ProxyHeader;
 pub use ringws_proto::{CloseCode, OpCode};
 /// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.
 pub use ringws_uring::Config as DriverConfig;
 pub use ringws_uring::ConnId;
-pub use route::Job;
+pub use sending::{InvalidCloseCode, Kind, SendStatus};
 pub use websocket::{Closed, WebSocket};

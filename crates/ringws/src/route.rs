@@ -1,16 +1,15 @@
 //! Type erasure for routes: each route has its own handler type and data type; the engine holds
 //! them all as `Box<dyn Route>` and the data as `Box<dyn Any>` (no allocation for `()` data).
 
-use ringws_uring::{ConnId, Io};
+use ringws_uring::ConnId;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::app::Shared;
-use crate::engine::EngineMsg;
-use crate::handler::{Accept, Handler, Message, Reject, UpgradeRequest};
+use crate::answer::{Accept, Reject};
+use crate::handler::{Handler, Message, UpgradeRequest};
 use crate::later::Later;
-use crate::pubsub::PubSub;
-use crate::websocket::{Closed, Control, WebSocket};
+use crate::mailbox::EngineMsg;
+use crate::websocket::{Closed, Ctx, WebSocket};
 
 /// What the engine needs from a route's handler, whatever its types.
 pub(crate) trait Route {
@@ -27,29 +26,6 @@ pub(crate) trait Route {
 /// What a typed [`Later`] is made of.
 pub(crate) type LaterParts =
     (ConnId, ringws_uring::Poster<EngineMsg>, std::sync::Arc<crate::later::LaterState>);
-
-/// The untyped parts of a callback's `WebSocket`.
-pub(crate) struct Ctx<'a> {
-    pub(crate) io: Io<'a, EngineMsg>,
-    pub(crate) id: ConnId,
-    pub(crate) data: &'a mut dyn Any,
-    pub(crate) ctl: &'a mut Control,
-    pub(crate) pubsub: &'a mut PubSub,
-    pub(crate) shared: &'a Shared,
-}
-
-/// A closure sent from another thread to run on a connection's worker
-/// ([`crate::ServerHandle::run`]); opaque.
-pub struct Job(pub(crate) Box<JobFn>);
-
-/// What a [`Job`] runs: the connection's untyped parts, or `None` if it is gone.
-pub(crate) type JobFn = dyn for<'a> FnOnce(Option<Ctx<'a>>) + Send;
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
-}
 
 pub(crate) enum Event<'a> {
     Open,

@@ -4,13 +4,14 @@ use bytes::Bytes;
 use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, write_frame};
 use ringws_proto::{CloseCode, ClosePayload, OpCode, Role, Session};
 use ringws_uring::{Chunk, ConnId, Io};
+use std::any::Any;
 
-use crate::app::Shared;
 use crate::config::SlowConsumer;
 use crate::deadline::Stamp;
-use crate::engine::EngineMsg;
-use crate::handler::{InvalidCloseCode, Kind, SendStatus, sendable};
+use crate::mailbox::EngineMsg;
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
+use crate::sending::{InvalidCloseCode, Kind, SendStatus, sendable};
+use crate::shared::Shared;
 
 /// Queues a publish made on this worker; returns the subscribers it is addressed to (all
 /// workers, as counted now).
@@ -241,6 +242,16 @@ pub(crate) fn set_close_deadline(
     let at = shared.clock.now(io).after(shared.limits.close_timeout);
     ctl.set_close_deadline(at);
     shared.clock.arm(io, id, &mut ctl.timer, at);
+}
+
+/// The untyped parts of a callback's `WebSocket`.
+pub(crate) struct Ctx<'a> {
+    pub(crate) io: Io<'a, EngineMsg>,
+    pub(crate) id: ConnId,
+    pub(crate) data: &'a mut dyn Any,
+    pub(crate) ctl: &'a mut Control,
+    pub(crate) pubsub: &'a mut PubSub,
+    pub(crate) shared: &'a Shared,
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.

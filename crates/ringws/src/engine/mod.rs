@@ -24,17 +24,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::app::Shared;
+use crate::answer::Accept;
 use crate::config::SlowConsumer;
-use crate::handler::{Accept, Message, UpgradeRequest};
+use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
+use crate::mailbox::EngineMsg;
 use crate::peer::{Peer, Peers, Shown};
 use crate::proxy::ProxyHeader;
 use crate::pubsub::{PubSub, Publish};
-use crate::route::{Ctx, Event, Route, deliver};
+use crate::route::{Event, Route, deliver};
+use crate::shared::Shared;
 use crate::table::ConnTable;
 use crate::websocket::{
-    Closed, Control, close_with_deadline, queue_close, send_close, send_frame, set_close_deadline,
+    Closed, Control, Ctx, close_with_deadline, queue_close, send_close, send_frame,
+    set_close_deadline,
 };
 
 mod closing;
@@ -42,50 +45,6 @@ mod fanout;
 mod timers;
 mod upgrade;
 use ringws_uring::Chunk;
-
-/// Messages to a worker from other threads ([`crate::ServerHandle`]).
-#[derive(Debug)]
-pub enum EngineMsg {
-    /// Send a message to a connection of this worker.
-    Send {
-        /// The connection.
-        conn: ConnId,
-        /// Text or binary.
-        opcode: OpCode,
-        /// The payload, shared.
-        payload: Bytes,
-    },
-    /// Fan a publish out to this worker's subscribers (sent once per worker).
-    Publish {
-        /// The topic.
-        topic: Arc<str>,
-        /// The encoded frame, shared by every subscriber.
-        frame: Bytes,
-    },
-    /// The answer to a deferred upgrade ([`crate::Later`]).
-    Upgrade {
-        /// The connection.
-        conn: ConnId,
-        /// Accept or reject.
-        answer: crate::later::Answer,
-    },
-    /// Run a closure on a connection of this worker ([`crate::ServerHandle::run`]).
-    Run {
-        /// The connection.
-        conn: ConnId,
-        /// The closure.
-        job: crate::route::Job,
-    },
-    /// Close a connection of this worker.
-    Close {
-        /// The connection.
-        conn: ConnId,
-        /// The close code.
-        code: u16,
-        /// The reason.
-        reason: String,
-    },
-}
 
 enum Phase {
     /// Gathering the request head.
@@ -149,8 +108,8 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let routes = shared.routes.iter().map(|r| (r.factory)()).collect();
+    /// A worker's engine, with its own instance of every route's handler.
+    pub(crate) fn new(shared: Arc<Shared>, routes: Vec<Box<dyn Route>>) -> Self {
         Self {
             shared,
             routes,
@@ -204,7 +163,7 @@ impl Engine {
 
     /// Runs a closure another thread sent for `id`: with the connection if it is open, with
     /// `None` if it is gone (a panic in it fails the connection as a handler's would).
-    fn run_job(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, job: crate::route::Job) {
+    fn run_job(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, job: crate::mailbox::Job) {
         let open = self.conns.get_mut(id).and_then(|conn| match &mut conn.phase {
             Phase::Open { data, .. } => Some((data, &mut conn.ctl)),
             _ => None,

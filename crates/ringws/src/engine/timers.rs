@@ -39,7 +39,7 @@ impl Engine {
             Phase::Open { route, .. } => {
                 let ctl = &mut conn.ctl;
                 let timeout = self.shared.idle_timeout(route);
-                let auto_ping = self.shared.routes[route].options.auto_ping;
+                let auto_ping = self.shared.route_options[route].auto_ping;
                 if ctl.close_deadline().is_some_and(|d| !now.before(d)) {
                     io.abort(id);
                     return;

@@ -2,7 +2,7 @@
 //! come from [`crate::http`]).
 
 use super::*;
-use crate::handler::Reject;
+use crate::answer::Reject;
 use crate::http::{bad_request, refusal, switching};
 use crate::proxy::{ProxyLine, parse_proxy_header};
 
@@ -47,7 +47,8 @@ impl Engine {
             }
         };
         if !request.is_upgrade() {
-            let out = self.shared.plain_http(&request);
+            let ws_path = self.shared.route_of(request.path()).is_some();
+            let out = crate::http::plain(&self.shared.statics, ws_path, &request);
             self.answer(io, id, out);
             return;
         }
@@ -115,7 +116,7 @@ impl Engine {
         let answer = catch_unwind(AssertUnwindSafe(|| handler.upgrade(&view, later)))
             .unwrap_or_else(|_| {
                 tracing::error!(%peer, conn = %id, "the handler panicked in on_upgrade: 500");
-                Some(Err(crate::handler::Reject::new(500, "internal error")))
+                Some(Err(Reject::new(500, "internal error")))
             });
         let key = *upgrade.accept_key();
         let Some(answer) = answer else {
@@ -151,7 +152,7 @@ impl Engine {
         shared.open.fetch_add(1, Ordering::Relaxed);
         if let Some(conn) = self.conns.get_mut(id) {
             conn.phase = Phase::Open { route, data };
-            let options = shared.routes[route].options;
+            let options = shared.route_options[route];
             let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
             conn.ctl.set_max_backpressure(limit);
             conn.ctl.slow_consumer = options.slow_consumer;
@@ -163,7 +164,7 @@ impl Engine {
         &mut self,
         io: &mut Io<'_, EngineMsg>,
         id: ConnId,
-        answer: crate::later::Answer,
+        answer: crate::answer::Answer,
     ) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Deferred(_) = conn.phase else { return };
@@ -194,7 +195,7 @@ impl Engine {
         // deadline: then nothing is added, and when it fires the connection's timer moves on to
         // the idle deadlines (one wheel entry at a time).
         let (clock, idle) = (self.shared.clock, self.shared.idle_timeout(route));
-        let first = if self.shared.routes[route].options.auto_ping { idle / 2 } else { idle };
+        let first = if self.shared.route_options[route].auto_ping { idle / 2 } else { idle };
         if let Some(conn) = self.conns.get_mut(id) {
             let now = clock.now(io);
             conn.ctl.last_seen = now;

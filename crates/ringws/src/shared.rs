@@ -1,0 +1,64 @@
+//! What every worker of a server reads: the routes' settings and patterns, static answers,
+//! limits, trusted proxies, the clock; and the few counts they share (open connections, topic
+//! subscribers, whether the server is stopping).
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use crate::config::{Limits, RouteOptions};
+use crate::deadline::Clock;
+use crate::proxy::Trusted;
+use crate::pubsub::Counts;
+use crate::router::Routes;
+
+/// Read-only configuration every worker shares, plus the open-connection count.
+pub(crate) struct Shared {
+    /// Each route's settings, by route index.
+    pub(crate) route_options: Vec<RouteOptions>,
+    /// The routes' patterns, matched.
+    pub(crate) router: Routes,
+    pub(crate) statics: Vec<(String, StaticResponse)>,
+    pub(crate) origins: Option<Vec<String>>,
+    /// Trusted proxies and where they put the client's address.
+    pub(crate) proxy: Option<Trusted>,
+    pub(crate) limits: Limits,
+    /// Open WebSocket connections over all workers (for `max_connections` and metrics).
+    pub(crate) open: AtomicUsize,
+    /// Subscribers per topic over all workers.
+    pub(crate) counts: Counts,
+    /// The clock connections' deadlines are kept on.
+    pub(crate) clock: Clock,
+    /// `ServerHandle::shutdown` was called: handles refuse further messages.
+    pub(crate) stopping: AtomicBool,
+}
+
+impl Shared {
+    /// Route `route`'s idle timeout (zero: none).
+    pub(crate) fn idle_timeout(&self, route: usize) -> std::time::Duration {
+        self.route_options[route].idle_timeout.unwrap_or(self.limits.idle_timeout)
+    }
+
+    /// Route `route`'s largest message.
+    pub(crate) fn max_message_size(&self, route: usize) -> u64 {
+        self.route_options[route].max_message_size.unwrap_or(self.limits.max_message_size)
+    }
+
+    pub(crate) fn route_of(&self, path: &str) -> Option<usize> {
+        self.router.at(path).map(|m| m.route)
+    }
+
+    /// An Origin passes when no allow-list is set, when the request has no Origin (not a
+    /// browser: cross-site hijacking needs a browser), or when it is on the list.
+    pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.origins, origin) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o)),
+        }
+    }
+}
+
+/// A static route's answer.
+pub(crate) struct StaticResponse {
+    pub(crate) content_type: String,
+    pub(crate) body: Bytes,
+}
