@@ -253,3 +253,33 @@ fn an_accepted_connection_reports_its_peer_before_its_data() {
     drop(s);
     shutdown_clean(server);
 }
+
+/// The worker's gauge of bytes queued: up while a client does not read what it is sent, back to
+/// zero once it has read everything, and the loop's busy time counts.
+#[test]
+fn the_queued_bytes_gauge_follows_a_slow_reader() {
+    use std::io::{Read, Write};
+    let (server, _events) = common::start(common::config(1));
+    let counters = server.handle().counters()[0].clone();
+    let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let total = 32 << 20;
+    let writer = {
+        let mut client = client.try_clone().unwrap();
+        std::thread::spawn(move || client.write_all(&vec![7u8; total]).unwrap())
+    };
+    common::wait_until("bytes queued while the client does not read", || {
+        counters.queued_bytes.load(std::sync::atomic::Ordering::Relaxed) > 1 << 20
+    });
+    let mut got = vec![0u8; 1 << 16];
+    let mut read = 0;
+    while read < total {
+        read += client.read(&mut got).unwrap();
+    }
+    writer.join().unwrap();
+    common::wait_until("nothing queued once all is read", || {
+        counters.queued_bytes.load(std::sync::atomic::Ordering::Relaxed) == 0
+    });
+    assert!(counters.busy_ns.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    drop(client);
+    common::shutdown_clean(server);
+}

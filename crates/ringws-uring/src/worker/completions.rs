@@ -83,7 +83,7 @@ impl<H: Handler> Worker<H> {
     pub(super) fn on_send(&mut self, r: u8, ud: UserData, res: i32) {
         let index = ud.index();
         let core = &mut self.core;
-        let Some(conn) = core.slot_mut(r, ud) else {
+        let Some(conn) = super::core::slot_in(&mut core.rings, r, ud) else {
             core.counters.stale.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -93,7 +93,7 @@ impl<H: Handler> Worker<H> {
         out.iovecs.clear();
         if res >= 0 {
             let mut sent = res as usize;
-            out.buffered -= sent.min(out.buffered);
+            out.set_buffered(out.buffered().saturating_sub(sent), &mut core.queued);
             // What the kernel did not take goes back to the front of the queue, in order.
             let mut rest = out.chunks.len();
             for (i, chunk) in out.chunks.iter_mut().enumerate() {
@@ -110,7 +110,7 @@ impl<H: Handler> Worker<H> {
             out.chunks.clear();
             if !conn.life.serving() {
                 out.queue.clear(); // torn down while this send was in flight
-                out.buffered = 0;
+                out.set_buffered(0, &mut core.queued);
             }
             if !out.queue.is_empty() {
                 if !conn.in_dirty {
@@ -129,7 +129,7 @@ impl<H: Handler> Worker<H> {
             }
         } else {
             out.chunks.clear();
-            out.buffered = out.queue.iter().map(Chunk::len).sum();
+            out.set_buffered(out.queue.iter().map(Chunk::len).sum(), &mut core.queued);
             if -res != libc::ECANCELED {
                 core.fail(r, index, Ended::Errno(-res));
             }

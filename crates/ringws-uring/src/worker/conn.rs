@@ -125,8 +125,9 @@ impl Ended {
 #[derive(Debug)]
 pub(super) struct Outbox {
     pub(super) queue: VecDeque<Chunk>,
-    /// Bytes queued or in flight.
-    pub(super) buffered: usize,
+    /// Bytes queued or in flight; changed only through `set_buffered`, which keeps the worker's
+    /// total.
+    buffered: usize,
     /// A send of `chunks` is submitted and has not completed.
     pub(super) sending: bool,
     pub(super) chunks: Vec<Chunk>,
@@ -140,6 +141,18 @@ impl Outbox {
         let msg: libc::msghdr = unsafe { std::mem::zeroed() };
         let (queue, chunks, iovecs) = (VecDeque::new(), Vec::new(), Vec::new());
         Box::new(Self { queue, buffered: 0, sending: false, chunks, iovecs, msg })
+    }
+
+    /// Bytes queued or in flight.
+    pub(super) fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Sets the bytes queued or in flight, and moves the worker's total (`Core::queued`) by as
+    /// much.
+    pub(super) fn set_buffered(&mut self, bytes: usize, total: &mut usize) {
+        *total = (*total + bytes).saturating_sub(self.buffered);
+        self.buffered = bytes;
     }
 
     /// Nothing queued and nothing in flight: the outbox can serve another connection.
@@ -179,7 +192,7 @@ impl Conn {
 
     /// Bytes queued or in flight.
     pub(super) fn buffered(&self) -> usize {
-        self.out.as_ref().map_or(0, |o| o.buffered)
+        self.out.as_ref().map_or(0, |o| o.buffered())
     }
 
     /// Nothing queued and nothing in flight.

@@ -55,6 +55,11 @@ pub(crate) struct Core<M> {
     /// Loop turns and io_uring enters so far (also published in `counters`, once a turn).
     pub(super) turns: u64,
     pub(super) enters: u64,
+    /// Bytes queued or in flight over all connections (every outbox's `buffered`).
+    pub(super) queued: usize,
+    /// When the loop last came back from waiting, and its working time so far.
+    pub(super) woke: Instant,
+    pub(super) busy_ns: u64,
     /// Peer-address queries in flight, by their `user_data`: the kernel writes into each.
     pub(super) peers: std::collections::HashMap<u64, super::peer::PeerBuf>,
     /// The sockaddr length SO_PEERNAME is asked with (the listener's family), or `None` when
@@ -68,6 +73,13 @@ pub(crate) struct Core<M> {
     pub(super) paused: bool,
     /// Finished dials to report (tag, result), after the completion loop.
     pub(super) dialed: Vec<(u64, io::Result<ConnId>)>,
+}
+
+/// The slot `ud` names in `rings`, if it is still that generation's: borrows only the rings,
+/// so the caller may update the core's other fields (the queued total) meanwhile.
+pub(super) fn slot_in(rings: &mut [RingCtx], r: u8, ud: UserData) -> Option<&mut Conn> {
+    let conn = rings.get_mut(usize::from(r))?.conns.get_mut(ud.index() as usize)?;
+    (conn.generation == ud.generation()).then_some(conn)
 }
 
 impl<M: Send + 'static> Core<M> {
@@ -92,8 +104,7 @@ impl<M: Send + 'static> Core<M> {
 
     /// The slot a completion names, if its connection is still the one in the slot.
     pub(super) fn slot_mut(&mut self, r: u8, ud: UserData) -> Option<&mut Conn> {
-        let conn = self.rings.get_mut(usize::from(r))?.conns.get_mut(ud.index() as usize)?;
-        (conn.generation == ud.generation()).then_some(conn)
+        slot_in(&mut self.rings, r, ud)
     }
 
     pub(super) fn conn(&self, id: ConnId) -> Option<&Conn> {
@@ -131,9 +142,9 @@ impl<M: Send + 'static> Core<M> {
         }
         let conn = &mut self.rings[usize::from(r)].conns[index as usize];
         let out = conn.out.get_or_insert_with(|| self.outboxes.pop().unwrap_or_else(Outbox::new));
-        out.buffered += chunk.len();
+        out.set_buffered(out.buffered() + chunk.len(), &mut self.queued);
         out.queue.push_back(chunk);
-        let buffered = out.buffered;
+        let buffered = out.buffered();
         if !conn.in_dirty {
             conn.in_dirty = true;
             self.dirty.push((r, index));
@@ -148,7 +159,7 @@ impl<M: Send + 'static> Core<M> {
             return;
         }
         let Some(mut out) = conn.out.take() else { return };
-        out.buffered = 0;
+        out.set_buffered(0, &mut self.queued);
         if self.outboxes.len() < OUTBOX_POOL {
             self.outboxes.push(out);
         }
@@ -206,7 +217,7 @@ impl<M: Send + 'static> Core<M> {
         let sending = match conn.out.as_deref_mut() {
             Some(out) => {
                 out.queue.clear();
-                out.buffered = out.chunks.iter().map(Chunk::len).sum();
+                out.set_buffered(out.chunks.iter().map(Chunk::len).sum(), &mut self.queued);
                 out.sending
             }
             None => false,
@@ -499,6 +510,10 @@ impl<M: Send + 'static> Core<M> {
         self.enters += 1;
         self.turns += 1;
         self.counters.turns.store(self.turns, Ordering::Relaxed);
+        self.counters.queued_bytes.store(self.queued as u64, Ordering::Relaxed);
+        let now = Instant::now();
+        self.busy_ns += now.saturating_duration_since(self.woke).as_nanos() as u64;
+        self.counters.busy_ns.store(self.busy_ns, Ordering::Relaxed);
         let home = &self.rings[0].ring;
         let result = match self.timers.next_wait(Instant::now()).filter(|_| want > 0) {
             Some(wait) => {
@@ -525,6 +540,7 @@ impl<M: Send + 'static> Core<M> {
             }
         }
         self.counters.enters.store(self.enters, Ordering::Relaxed);
+        self.woke = Instant::now();
         match result {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {

@@ -26,6 +26,11 @@ pub struct Counters {
     /// io_uring_enter calls: the wait, and submissions outside it (sub-rings with work, a full
     /// submission queue, deferred work the kernel flagged).
     pub enters: AtomicU64,
+    /// Bytes queued for sending or in flight over all connections (a gauge, as of the end of
+    /// the last loop turn).
+    pub queued_bytes: AtomicU64,
+    /// Nanoseconds the loop spent working, not waiting in the kernel for events.
+    pub busy_ns: AtomicU64,
 }
 
 impl Counters {
