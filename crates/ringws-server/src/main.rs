@@ -68,6 +68,13 @@ struct Args {
     /// header opens each of their connections) or `forwarded-for` (X-Forwarded-For).
     #[arg(long, value_parser = parse_proxy_header, default_value = "forwarded-for")]
     proxy_header: ProxyHeader,
+    /// Where the Prometheus metrics are served on the server's port; empty: not served.
+    #[arg(long, default_value = "/metrics", value_parser = parse_optional_path)]
+    metrics_path: String,
+}
+
+fn parse_optional_path(path: &str) -> Result<String, String> {
+    if path.is_empty() { Ok(String::new()) } else { parse_path(path) }
 }
 
 fn parse_trusted(text: &str) -> Result<ringws::IpNet, String> {
@@ -116,7 +123,10 @@ fn pubsub_options(args: &Args) -> RouteOptions {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Colours only on a terminal: a log file or a collector gets plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -142,6 +152,8 @@ fn main() -> ExitCode {
     if !args.allowed_origins.is_empty() {
         app = app.allowed_origins(args.allowed_origins);
     }
+    let metrics_path = Some(args.metrics_path.as_str()).filter(|p| !p.is_empty());
+    app = app.metrics_path(metrics_path);
     if !args.trusted_proxies.is_empty() {
         app = app.behind_proxy(args.proxy_header, args.trusted_proxies);
     }

@@ -22,20 +22,50 @@ impl Drop for Running {
     }
 }
 
+/// A free port no other test of this run was given: the server binds with SO_REUSEPORT, so two
+/// tests handed the same released port would share it, and one test's connections could land on
+/// the other's server (seen once: a pubsub client reached the server another test had stopped).
+fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 fn start(extra: &[&str]) -> Running {
-    // A free port: bind, read it, release it for the server.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ringws"))
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringws"))
         .args(["--addr", &format!("127.0.0.1:{port}"), "--workers", "2"])
         .args(extra)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    // Ready when it says it listens (a TCP probe would succeed as soon as the first listener is
+    // bound, before the workers are up or the start has failed); the log is drained after.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.contains("listening on") => {
+                assert!(!line.contains('\x1b'), "colour escapes in a log that is not a terminal");
+                break;
+            }
+            Ok(line) => log.push(line),
+            Err(_) => panic!("the server did not start: {}", log.join("\n")),
+        }
     }
     Running { child, port }
 }

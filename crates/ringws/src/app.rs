@@ -15,11 +15,13 @@ use crate::handler::Handler;
 use crate::sending::{Kind, sendable};
 
 use crate::mailbox::EngineMsg;
+use crate::metrics::{Hub, HubCollector, Metrics};
 use crate::proxy::{ProxyHeader, Trusted};
 use crate::pubsub::{Counts, encode_frame};
 use crate::route::{Route, Typed};
 use crate::router::Routes;
 use crate::shared::{Shared, StaticResponse};
+use prometheus_client::registry::Registry;
 
 type RouteFactory = Box<dyn Fn() -> Box<dyn Route> + Send + Sync>;
 
@@ -55,6 +57,8 @@ pub struct App {
     statics: Vec<(String, StaticResponse)>,
     origins: Option<Vec<String>>,
     proxy: Option<Trusted>,
+    registry: Option<Registry>,
+    metrics_path: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -83,6 +87,8 @@ impl App {
             statics: Vec::new(),
             origins: None,
             proxy: None,
+            registry: None,
+            metrics_path: Some("/metrics".to_owned()),
         }
     }
 
@@ -135,6 +141,21 @@ impl App {
         self
     }
 
+    /// Where the Prometheus metrics are served (default `/metrics`; `None`: not served, still
+    /// readable through [`ServerHandle::metrics`]).
+    pub fn metrics_path(mut self, path: Option<&str>) -> Self {
+        self.metrics_path = path.map(str::to_owned);
+        self
+    }
+
+    /// The application's own metrics: this registry is rendered at the metrics path with the
+    /// server's figures (`prometheus-client`; register counters, gauges, histograms or
+    /// collectors on it before starting).
+    pub fn metrics_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
     /// A WebSocket route: `factory` makes one handler per worker. `path` is a pattern:
     /// `/room/{id}` (or `/room/:id`) takes one segment as the parameter `id`, `/assets/{*path}`
     /// (or `/assets/*path`, or `/assets/*`, named `rest`) the rest of the path; read them with
@@ -177,6 +198,11 @@ impl App {
         // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
         driver.max_connections =
             self.limits.max_connections + self.limits.max_connections / 10 + 1024;
+        let workers = driver.workers.clamp(1, 255);
+        let paths = self.routes.iter().map(|r| r.path.clone()).collect();
+        let metrics = Arc::new(Hub::new(workers, paths));
+        let mut registry = self.registry.unwrap_or_default();
+        registry.register_collector(Box::new(HubCollector(metrics.clone())));
         let (factories, route_options): (Vec<RouteFactory>, Vec<RouteOptions>) =
             self.routes.into_iter().map(|r| (r.factory, r.options)).unzip();
         let shared = Arc::new(Shared {
@@ -190,11 +216,16 @@ impl App {
             counts: Counts::default(),
             clock: Clock { epoch: std::time::Instant::now() },
             stopping: AtomicBool::new(false),
+            metrics: metrics.clone(),
+            registry,
+            metrics_path: self.metrics_path,
         });
         let for_workers = shared.clone();
-        let inner = ringws_uring::Server::start(driver, move |_| {
-            Engine::new(for_workers.clone(), factories.iter().map(|make| make()).collect())
+        let inner = ringws_uring::Server::start(driver, move |info| {
+            let routes = factories.iter().map(|make| make()).collect();
+            Engine::new(for_workers.clone(), routes, info.id)
         })?;
+        let _ = metrics.driver.set(inner.handle().counters().iter().cloned().collect());
         Ok(Server { handle: ServerHandle { inner: inner.handle(), shared }, inner })
     }
 }
@@ -289,7 +320,8 @@ impl ServerHandle {
             let Some(ctx) = ctx else { return f(None) };
             let Some(data) = ctx.data.downcast_mut::<D>() else { return f(None) };
             let (io, id, ctl, pubsub, shared) = (ctx.io, ctx.id, ctx.ctl, ctx.pubsub, ctx.shared);
-            f(Some(&mut crate::WebSocket { io, id, data, ctl, pubsub, shared }));
+            let counts = ctx.counts;
+            f(Some(&mut crate::WebSocket { io, id, data, ctl, pubsub, shared, counts }));
         }));
         self.post(usize::from(conn.worker()), EngineMsg::Run { conn, job })
     }
@@ -317,6 +349,7 @@ impl ServerHandle {
     pub fn publish(&self, topic: &str, kind: Kind, payload: &[u8]) -> io::Result<usize> {
         let reached = self.shared.counts.get(topic);
         let frame = encode_frame(kind.opcode(), payload);
+        self.shared.metrics.handle_publishes.fetch_add(1, Ordering::Relaxed);
         let topic: Arc<str> = Arc::from(topic);
         for worker in 0..self.inner.workers() {
             let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone() };
@@ -335,6 +368,17 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.inner.shutdown();
+    }
+
+    /// The server's figures, summed over its workers: what `/metrics` shows.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics.snapshot()
+    }
+
+    /// The metrics in the Prometheus text format (the server's and the application's), as
+    /// the metrics path serves them.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::render(&self.shared.registry)
     }
 
     /// Open WebSocket connections (all workers).

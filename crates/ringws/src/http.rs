@@ -35,12 +35,56 @@ pub(crate) fn plain(
         None => handshake::write_response(&mut out, 404, &close, text, b"not found\n"),
     }
     if request.method() == "HEAD" {
-        // The head of the GET answer, its Content-Length included (RFC 9110 §9.3.2).
-        if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
-            out.truncate(end + 4);
-        }
+        head_only(&mut out);
     }
     out
+}
+
+/// `/metrics`: the Prometheus text format (GET; HEAD gets the head).
+pub(crate) fn metrics(request: &Request<'_>, text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let close = [("Connection", "close")];
+    if !matches!(request.method(), "GET" | "HEAD") {
+        let headers = [("Allow", "GET, HEAD"), ("Connection", "close")];
+        handshake::write_response(&mut out, 405, &headers, "text/plain", b"method not allowed\n");
+        return out;
+    }
+    let kind = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+    handshake::write_response(&mut out, 200, &close, kind, text.as_bytes());
+    if request.method() == "HEAD" {
+        head_only(&mut out);
+    }
+    out
+}
+
+/// Cuts an answer to its head (its Content-Length stays the GET answer's, RFC 9110 §9.3.2).
+fn head_only(out: &mut Vec<u8>) {
+    if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+        out.truncate(end + 4);
+    }
+}
+
+/// 408: the request head did not arrive within the handshake timeout.
+pub(crate) fn handshake_timeout() -> Vec<u8> {
+    let mut out = Vec::new();
+    let headers = [("Connection", "close")];
+    handshake::write_response(&mut out, 408, &headers, "text/plain", b"handshake timeout\n");
+    out
+}
+
+/// 503: a deferred upgrade the application did not answer within the handshake timeout.
+pub(crate) fn not_answered_in_time() -> Vec<u8> {
+    let mut out = Vec::new();
+    let headers = [("Retry-After", "1"), ("Connection", "close")];
+    let body = b"the upgrade was not answered in time\n";
+    handshake::write_response(&mut out, 503, &headers, "text/plain", body);
+    out
+}
+
+/// The status of an answer written here ("HTTP/1.1 404 ..."), for the metrics.
+pub(crate) fn status_of(answer: &[u8]) -> u16 {
+    let digits = answer.get(9..12).and_then(|d| std::str::from_utf8(d).ok());
+    digits.and_then(|d| d.parse().ok()).unwrap_or(0)
 }
 
 /// The answer to a request the handshake parser refused (400, 405, 426, 431, ...).
@@ -123,6 +167,13 @@ mod tests {
         assert!(head.ends_with("\r\n\r\n"), "no body after HEAD: {head}");
         let post = answer("POST", "/hello", false);
         assert!(post.starts_with("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD"), "{post}");
+    }
+
+    #[test]
+    fn statuses_read_back() {
+        assert_eq!(status_of(&handshake_timeout()), 408);
+        assert_eq!(status_of(&not_answered_in_time()), 503);
+        assert_eq!(status_of(b"HTTP/1.1"), 0);
     }
 
     #[test]

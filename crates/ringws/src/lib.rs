@@ -26,6 +26,7 @@ mod http;
 mod later;
 mod log;
 mod mailbox;
+mod metrics;
 mod peer;
 mod proxy;
 mod pubsub;
@@ -45,6 +46,9 @@ pub use ipnet::IpNet;
 pub use later::Later;
 pub use mailbox::EngineMsg;
 pub use mailbox::Job;
+pub use metrics::Metrics;
+/// The metrics library `/metrics` is built on, for [`App::metrics_registry`].
+pub use prometheus_client;
 pub use proxy::ProxyHeader;
 pub use ringws_proto::{CloseCode, OpCode};
 /// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.

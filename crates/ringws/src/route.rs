@@ -76,6 +76,7 @@ impl<H: Handler> Route for Typed<H> {
             ctl: ctx.ctl,
             pubsub: ctx.pubsub,
             shared: ctx.shared,
+            counts: ctx.counts,
         };
         match event {
             Event::Open => self.0.on_open(&mut ws),

@@ -5,8 +5,12 @@
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
 use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
+use crate::metrics::Hub;
 use crate::proxy::Trusted;
 use crate::pubsub::Counts;
 use crate::router::Routes;
@@ -30,6 +34,12 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     /// `ServerHandle::shutdown` was called: handles refuse further messages.
     pub(crate) stopping: AtomicBool,
+    /// Every worker's figures.
+    pub(crate) metrics: Arc<Hub>,
+    /// What `/metrics` renders: the hub, and the embedder's own metrics.
+    pub(crate) registry: Registry,
+    /// Where the metrics are served (`None`: not served).
+    pub(crate) metrics_path: Option<String>,
 }
 
 impl Shared {

@@ -9,6 +9,7 @@ use std::any::Any;
 use crate::config::SlowConsumer;
 use crate::deadline::Stamp;
 use crate::mailbox::EngineMsg;
+use crate::metrics::RouteCounts;
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
 use crate::sending::{InvalidCloseCode, Kind, SendStatus, sendable};
 use crate::shared::Shared;
@@ -252,6 +253,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) ctl: &'a mut Control,
     pub(crate) pubsub: &'a mut PubSub,
     pub(crate) shared: &'a Shared,
+    /// The route's traffic counters.
+    pub(crate) counts: &'a RouteCounts,
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.
@@ -262,6 +265,7 @@ pub struct WebSocket<'a, D> {
     pub(crate) ctl: &'a mut Control,
     pub(crate) pubsub: &'a mut PubSub,
     pub(crate) shared: &'a Shared,
+    pub(crate) counts: &'a RouteCounts,
 }
 
 impl<D> std::fmt::Debug for WebSocket<'_, D> {
@@ -288,12 +292,24 @@ impl<D> WebSocket<'_, D> {
 
     /// Sends a text message (the payload is copied once unless it fits inline with its header).
     pub fn send_text(&mut self, text: &str) -> SendStatus {
-        send_frame(&mut self.io, self.id, self.ctl, OpCode::Text, text.as_bytes(), None)
+        let status =
+            send_frame(&mut self.io, self.id, self.ctl, OpCode::Text, text.as_bytes(), None);
+        self.counted(status, text.len())
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, payload: &[u8]) -> SendStatus {
-        send_frame(&mut self.io, self.id, self.ctl, OpCode::Binary, payload, None)
+        let status = send_frame(&mut self.io, self.id, self.ctl, OpCode::Binary, payload, None);
+        self.counted(status, payload.len())
+    }
+
+    /// Counts a queued message in the route's figures.
+    fn counted(&self, status: SendStatus, len: usize) -> SendStatus {
+        if status != SendStatus::Dropped {
+            self.counts.sent.add(1);
+            self.counts.sent_bytes.add(len as u64);
+        }
+        status
     }
 
     /// Sends a message of the same kind as `message` (an echo).
@@ -307,7 +323,9 @@ impl<D> WebSocket<'_, D> {
     /// Sends a payload that is already a shared `Bytes`: no copy, however many connections it
     /// goes to.
     pub fn send_shared(&mut self, kind: Kind, payload: Bytes) -> SendStatus {
-        send_frame(&mut self.io, self.id, self.ctl, kind.opcode(), &[], Some(payload))
+        let len = payload.len();
+        let status = send_frame(&mut self.io, self.id, self.ctl, kind.opcode(), &[], Some(payload));
+        self.counted(status, len)
     }
 
     /// Sends a ping (at most 125 bytes; longer payloads are cut).

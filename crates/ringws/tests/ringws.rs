@@ -23,6 +23,8 @@ mod examples;
 mod faults;
 #[path = "ringws/later.rs"]
 mod later;
+#[path = "ringws/metrics.rs"]
+mod metrics;
 #[path = "ringws/pubsub.rs"]
 mod pubsub;
 #[path = "ringws/room.rs"]

@@ -21,6 +21,7 @@ impl Engine {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             let (code, reason) =
                 conn.ctl.take_code().unwrap_or((CloseCode::ABNORMAL.0, String::new()));
+            self.metrics.closed(code);
             if let CloseCause::Error(e) = cause {
                 tracing::debug!(%peer, conn = %id, "connection error: {e}");
             }

@@ -10,6 +10,7 @@ impl Engine {
             let batch = std::mem::take(&mut self.pubsub.outbox);
             for publish in &batch {
                 if publish.local_origin {
+                    self.metrics.publishes.add(1);
                     let (workers, me) = (io.workers(), io.worker());
                     for worker in (0..workers).filter(|&w| w != me) {
                         let msg = EngineMsg::Publish {
@@ -38,11 +39,14 @@ impl Engine {
             }
             if io.buffered(id) > ctl.max_backpressure() {
                 ctl.count_drop();
+                self.metrics.dropped.add(1);
                 ctl.backpressured = true;
                 slow.push((id, publish.frame.len()));
                 continue;
             }
-            io.send(id, Chunk::Shared(publish.frame.clone()));
+            if io.send(id, Chunk::Shared(publish.frame.clone())).is_some() {
+                self.metrics.deliveries.add(1);
+            }
         }
         for (id, bytes) in slow.drain(..) {
             self.slow_consumer(io, id, bytes);
@@ -57,6 +61,7 @@ impl Engine {
         match conn.ctl.slow_consumer {
             SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
             SlowConsumer::Close => {
+                self.metrics.slow_closed.add(1);
                 let code = CloseCode::POLICY;
                 close_with_deadline(io, id, &mut conn.ctl, &self.shared, code, "slow consumer");
             }

@@ -29,6 +29,7 @@ use crate::config::SlowConsumer;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::mailbox::EngineMsg;
+use crate::metrics::WorkerMetrics;
 use crate::peer::{Peer, Peers, Shown};
 use crate::proxy::ProxyHeader;
 use crate::pubsub::{PubSub, Publish};
@@ -105,12 +106,16 @@ pub(crate) struct Engine {
     /// Subscribers that went over their limit during a fan-out (reused between publishes).
     slow: Vec<(ConnId, usize)>,
     log: LogLimiter,
+    /// This worker's figures (written here only).
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl Engine {
     /// A worker's engine, with its own instance of every route's handler.
-    pub(crate) fn new(shared: Arc<Shared>, routes: Vec<Box<dyn Route>>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, routes: Vec<Box<dyn Route>>, worker: usize) -> Self {
+        let metrics = shared.metrics.workers[worker].clone();
         Self {
+            metrics,
             shared,
             routes,
             conns: ConnTable::new(),
@@ -155,6 +160,7 @@ impl Engine {
             ctl: &mut conn.ctl,
             pubsub: &mut self.pubsub,
             shared: &self.shared,
+            counts: &self.metrics.routes[route],
         };
         if deliver(self.routes[route].as_mut(), ctx, event).is_err() {
             self.fail_panicked(io, id);
@@ -165,16 +171,18 @@ impl Engine {
     /// `None` if it is gone (a panic in it fails the connection as a handler's would).
     fn run_job(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, job: crate::mailbox::Job) {
         let open = self.conns.get_mut(id).and_then(|conn| match &mut conn.phase {
-            Phase::Open { data, .. } => Some((data, &mut conn.ctl)),
+            Phase::Open { data, route } => Some((data, *route, &mut conn.ctl)),
             _ => None,
         });
-        let ctx = open.map(|(data, ctl)| Ctx {
+        let metrics = &self.metrics;
+        let ctx = open.map(|(data, route, ctl)| Ctx {
             io: io.reborrow(),
             id,
             data: data.as_mut(),
             ctl,
             pubsub: &mut self.pubsub,
             shared: &self.shared,
+            counts: &metrics.routes[route],
         });
         if catch_unwind(AssertUnwindSafe(|| (job.0)(ctx))).is_err() {
             self.fail_panicked(io, id);
@@ -213,10 +221,19 @@ impl Engine {
         let mut panicked = false;
         while let Read::Took(used, action) = ctl.session.read(&mut codec, &mut bytes[pos..]) {
             pos += used;
+            let counts = &self.metrics.routes[route];
             let event = match action {
                 None => continue,
-                Some(Action::Text(t)) => Event::Message(Message::Text(t)),
-                Some(Action::Binary(b)) => Event::Message(Message::Binary(b)),
+                Some(Action::Text(t)) => {
+                    counts.received.add(1);
+                    counts.received_bytes.add(t.len() as u64);
+                    Event::Message(Message::Text(t))
+                }
+                Some(Action::Binary(b)) => {
+                    counts.received.add(1);
+                    counts.received_bytes.add(b.len() as u64);
+                    Event::Message(Message::Binary(b))
+                }
                 Some(Action::Ping(p)) => {
                     let _ = send_frame(io, id, ctl, OpCode::Pong, p, None);
                     Event::Ping(p)
@@ -251,6 +268,7 @@ impl Engine {
                         io.shutdown_write(id);
                         set_close_deadline(io, id, ctl, &self.shared);
                     }
+                    self.metrics.protocol_errors.add(1);
                     error = Some(e);
                     continue;
                 }
@@ -262,6 +280,7 @@ impl Engine {
                 ctl: &mut *ctl,
                 pubsub: &mut self.pubsub,
                 shared: &self.shared,
+                counts,
             };
             if deliver(handler.as_mut(), ctx, event).is_err() {
                 panicked = true;
@@ -298,7 +317,11 @@ impl ringws_uring::Handler for Engine {
 
     fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        conn.ctl.last_seen = self.shared.clock.now(io);
+        // Before the upgrade, `last_seen` stays the accept time: the handshake's duration is
+        // measured from it (its deadline is the connection's timer, not idleness).
+        if matches!(conn.phase, Phase::Open { .. }) {
+            conn.ctl.last_seen = self.shared.clock.now(io);
+        }
         match &mut conn.phase {
             Phase::Handshake(buf) => {
                 buf.extend_from_slice(data);
@@ -326,6 +349,7 @@ impl ringws_uring::Handler for Engine {
         if !std::mem::take(&mut conn.ctl.backpressured) {
             return;
         }
+        self.metrics.drained.add(1);
         self.event(io, id, route, Event::Drain);
         self.flush_publishes(io);
     }
@@ -363,7 +387,14 @@ impl ringws_uring::Handler for Engine {
                 let open =
                     self.conns.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
                 if let Some(c) = open {
-                    let _ = send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload));
+                    let len = payload.len() as u64;
+                    let status = send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload));
+                    if let (Phase::Open { route, .. }, false) =
+                        (&c.phase, status == crate::SendStatus::Dropped)
+                    {
+                        self.metrics.routes[*route].sent.add(1);
+                        self.metrics.routes[*route].sent_bytes.add(len);
+                    }
                 }
             }
             EngineMsg::Close { conn, code, reason } => {

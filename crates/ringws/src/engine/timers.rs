@@ -13,28 +13,9 @@ impl Engine {
             return;
         }
         match conn.phase {
-            Phase::Handshake(_) => {
-                // The only timer a connection in its handshake has is the handshake deadline.
-                {
-                    let mut out = Vec::new();
-                    let headers = [("Connection", "close")];
-                    handshake::write_response(
-                        &mut out,
-                        408,
-                        &headers,
-                        "text/plain",
-                        b"handshake timeout\n",
-                    );
-                    self.answer(io, id, out);
-                }
-            }
-            Phase::Deferred(_) => {
-                let mut out = Vec::new();
-                let headers = [("Retry-After", "1"), ("Connection", "close")];
-                let body = b"the upgrade was not answered in time\n";
-                handshake::write_response(&mut out, 503, &headers, "text/plain", body);
-                self.answer(io, id, out);
-            }
+            // The only timer a connection in its handshake has is the handshake deadline.
+            Phase::Handshake(_) => self.answer(io, id, crate::http::handshake_timeout()),
+            Phase::Deferred(_) => self.refuse(io, id, crate::http::not_answered_in_time()),
             Phase::Done => {}
             Phase::Open { route, .. } => {
                 let ctl = &mut conn.ctl;
@@ -49,6 +30,7 @@ impl Engine {
                     // Silent through a whole idle timeout, ping included: the peer is gone.
                     let pinged = ctl.ping_outstanding;
                     io.abort(id);
+                    self.metrics.idle_timeouts.add(1);
                     let why = format!("{idle:.1?} without a byte (ping sent: {pinged})");
                     self.warn(io.now(), id, "idle timeout", &why);
                     return;
@@ -62,6 +44,7 @@ impl Engine {
                 {
                     ctl.ping_outstanding = true;
                     let _ = send_frame(io, id, ctl, OpCode::Ping, b"", None);
+                    self.metrics.pings.add(1);
                 }
                 // An idle timeout of zero means none: only a close deadline needs the timer.
                 let idle_next = (!timeout.is_zero()).then(|| {

@@ -41,12 +41,18 @@ impl Engine {
                 return;
             }
             Err(e) => {
-                self.answer(io, id, bad_request(&e));
+                self.refuse(io, id, bad_request(&e));
                 self.warn(io.now(), id, "bad request", &e);
                 return;
             }
         };
         if !request.is_upgrade() {
+            if self.shared.metrics_path.as_deref() == Some(request.path()) {
+                let text = crate::metrics::render(&self.shared.registry);
+                let out = crate::http::metrics(&request, &text);
+                self.answer(io, id, out);
+                return;
+            }
             let ws_path = self.shared.route_of(request.path()).is_some();
             let out = crate::http::plain(&self.shared.statics, ws_path, &request);
             self.answer(io, id, out);
@@ -56,7 +62,7 @@ impl Engine {
         match self.upgrade(io, id, &request, rest) {
             Ok(Some((route, rest))) => self.open(io, id, route, rest),
             Ok(None) => {} // deferred: the answer comes as a message
-            Err(out) => self.answer(io, id, out),
+            Err(out) => self.refuse(io, id, out),
         }
     }
 
@@ -64,7 +70,7 @@ impl Engine {
     fn refuse_proxy_line(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, why: String) {
         let reply = Reject::new(400, "bad PROXY protocol header");
         let out = refusal(&reply, &self.peer_of(id), id);
-        self.answer(io, id, out);
+        self.refuse(io, id, out);
         self.warn(io.now(), id, "bad PROXY protocol header", &why);
     }
 
@@ -150,7 +156,9 @@ impl Engine {
         let out = switching(key, protocol.as_deref(), &headers, &peer, id);
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
+        let now = shared.clock.now(io);
         if let Some(conn) = self.conns.get_mut(id) {
+            self.metrics.upgraded(now.since(conn.ctl.last_seen).as_millis() as u64);
             conn.phase = Phase::Open { route, data };
             let options = shared.route_options[route];
             let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
@@ -179,7 +187,7 @@ impl Engine {
             Err(reject) => {
                 let peer = self.peer_of(id);
                 let out = refusal(&reject, &peer, id);
-                self.answer(io, id, out);
+                self.refuse(io, id, out);
             }
         }
     }
@@ -209,8 +217,19 @@ impl Engine {
         }
     }
 
-    /// Sends a plain HTTP answer and closes once it is out.
+    /// Refuses an upgrade request with the HTTP answer `out` (counted by its status).
+    pub(super) fn refuse(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
+        self.metrics.answered(crate::http::status_of(&out), true);
+        self.send_answer(io, id, out);
+    }
+
+    /// Sends a plain HTTP answer (counted by its status) and closes once it is out.
     pub(super) fn answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
+        self.metrics.answered(crate::http::status_of(&out), false);
+        self.send_answer(io, id, out);
+    }
+
+    fn send_answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
         io.send_bytes(id, Bytes::from(out));
         io.close(id);
         if let Some(conn) = self.conns.get_mut(id) {

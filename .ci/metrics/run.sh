@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# /metrics after a scripted workload, parsed by prometheus_client (the Prometheus project's
+# Python parser), every figure checked against what the workload did.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+port=${METRICS_PORT:-9013}
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q 'websockets>=13,<16' 'prometheus_client>=0.20,<1'
+. .ci/lib.sh
+start_server "$port" target/metrics-server.log
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+"$venv/bin/python" .ci/metrics/check.py "$port"
