@@ -1,6 +1,6 @@
 //! `ringws`: the default server. With no arguments it listens on 127.0.0.1:9001 and serves
 //! `/echo` (every message back, same type), `/pubsub` (a JSON pub/sub protocol, see `pubsub.rs`),
-//! `/` (a chat page over `/pubsub`) and `/healthz` (200). SIGINT or SIGTERM shut it down gracefully: no new connections, 1001 to every
+//! `/` (a chat page over `/pubsub`) and `/healthz` (200; 503 once SIGUSR1 asked it to drain). SIGINT or SIGTERM shut it down gracefully: no new connections, 1001 to every
 //! open one, queues drained within the close timeout, exit 0.
 #![forbid(unsafe_code)]
 
@@ -20,7 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The ringws WebSocket server.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "ringws", version = VERSION, about)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9001")]
@@ -68,6 +68,13 @@ struct Args {
     /// header opens each of their connections) or `forwarded-for` (X-Forwarded-For).
     #[arg(long, value_parser = parse_proxy_header, default_value = "forwarded-for")]
     proxy_header: ProxyHeader,
+    /// How log lines are written: `text`, or `json` (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log every upgrade answered (path, status, handshake time, peer) at info level, under the
+    /// target `ringws::access`.
+    #[arg(long)]
+    access_log: bool,
     /// Where the Prometheus metrics are served on the server's port; empty: not served.
     #[arg(long, default_value = "/metrics", value_parser = parse_optional_path)]
     metrics_path: String,
@@ -89,6 +96,18 @@ fn parse_proxy_header(name: &str) -> Result<ProxyHeader, String> {
         "forwarded-for" => Ok(ProxyHeader::ForwardedFor),
         other => Err(format!("{other:?}: expected `protocol` or `forwarded-for`")),
     }
+}
+
+/// `ringws --version`: the version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RINGWS_GIT_COMMIT"), ")");
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// For people: one line per event (colours on a terminal only).
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
 }
 
 fn parse_path(path: &str) -> Result<String, String> {
@@ -121,17 +140,21 @@ fn pubsub_options(args: &Args) -> RouteOptions {
     RouteOptions::new(args.pubsub_backpressure, policy)
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+fn init_logs(format: LogFormat) {
     // Colours only on a terminal: a log file or a collector gets plain text.
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(args.log_format);
     let mut limits = Limits::default();
     limits.max_message_size = args.max_message_size;
     limits.max_frame_size = args.max_frame_size;
@@ -145,12 +168,15 @@ fn main() -> ExitCode {
         .ws(&args.echo_path, || Echo)
         .ws_with("/pubsub", pubsub_options(&args), pubsub::PubSub::default)
         .get("/", "text/html; charset=utf-8", INDEX)
-        .get("/healthz", "text/plain", "ok\n");
+        .health_path("/healthz");
     if let Some(workers) = args.workers {
         app = app.workers(workers);
     }
     if !args.allowed_origins.is_empty() {
         app = app.allowed_origins(args.allowed_origins);
+    }
+    if args.access_log {
+        app = app.access_log(true);
     }
     let metrics_path = Some(args.metrics_path.as_str()).filter(|p| !p.is_empty());
     app = app.metrics_path(metrics_path);
@@ -171,15 +197,19 @@ fn main() -> ExitCode {
         server.local_addr()
     );
     let handle = server.handle();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
+                    if sig == SIGUSR1 {
+                        // Out of the load balancer first (docs/operations.md), then SIGTERM.
+                        handle.drain();
+                        continue;
+                    }
                     tracing::info!(signal = sig, "shutting down: closing connections with 1001");
                     handle.shutdown();
+                    break;
                 }
             });
         }

@@ -13,6 +13,8 @@ type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>
 struct Running {
     child: Child,
     port: u16,
+    /// The server's log lines after its "listening" line.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Running {
@@ -67,7 +69,7 @@ fn start(extra: &[&str]) -> Running {
             Err(_) => panic!("the server did not start: {}", log.join("\n")),
         }
     }
-    Running { child, port }
+    Running { child, port, log: rx }
 }
 
 fn get(port: u16, path: &str) -> String {
@@ -207,6 +209,70 @@ fn sigterm_closes_clients_with_1001_and_exits_zero() {
     }
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// The drain sequence an orchestrator runs: SIGUSR1 takes the node out of the load balancer
+/// (health 503, new upgrades 503) while a client that stays connected keeps being served; SIGTERM
+/// then closes it with 1001.
+#[test]
+fn sigusr1_drains_then_sigterm_closes() {
+    let mut server = start(&[]);
+    let mut stays = ws(server.port, "/echo");
+    let pid = server.child.id().to_string();
+    assert!(get(server.port, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(Command::new("kill").args(["-USR1", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !get(server.port, "/healthz").starts_with("HTTP/1.1 503") {
+        assert!(Instant::now() < deadline, "the health check never said 503");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = tungstenite::connect(format!("ws://127.0.0.1:{}/echo", server.port));
+    match refused {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("a new upgrade while draining: {:?}", other.map(|(_, r)| r.status())),
+    }
+    send(&mut stays, "still here");
+    assert_eq!(recv(&mut stays), "still here");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert_eq!(close_code(&mut stays), 1001);
+    assert!(server.child.wait().unwrap().success());
+}
+
+/// `--log-format json`: every line one JSON object, the access log's lines among them with the
+/// upgrade's path, status and peer.
+#[test]
+fn json_logs_parse_line_by_line_with_the_access_log() {
+    let server = start(&["--log-format", "json", "--access-log"]);
+    let mut c = ws(server.port, "/echo");
+    send(&mut c, "hi");
+    assert_eq!(recv(&mut c), "hi");
+    let refused = tungstenite::connect(format!("ws://127.0.0.1:{}/nowhere", server.port));
+    assert!(refused.is_err());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = server.log.recv_timeout(left).expect("two access-log lines");
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        if v["target"] == "ringws::access" {
+            seen.push(v["fields"].clone());
+        }
+    }
+    assert_eq!((seen[0]["path"].as_str(), seen[0]["status"].as_u64()), (Some("/echo"), Some(101)));
+    assert_eq!(
+        (seen[1]["path"].as_str(), seen[1]["status"].as_u64()),
+        (Some("/nowhere"), Some(404))
+    );
+    assert!(seen[0]["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{seen:?}");
+}
+
+#[test]
+fn version_names_the_binary_and_its_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringws")).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = format!("ringws {} (", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected) && text.trim_end().ends_with(')'), "{text}");
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub struct App {
     proxy: Option<Trusted>,
     registry: Option<Registry>,
     metrics_path: Option<String>,
+    health_path: Option<String>,
+    access_log: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -89,6 +91,8 @@ impl App {
             proxy: None,
             registry: None,
             metrics_path: Some("/metrics".to_owned()),
+            health_path: None,
+            access_log: false,
         }
     }
 
@@ -145,6 +149,20 @@ impl App {
     /// readable through [`ServerHandle::metrics`]).
     pub fn metrics_path(mut self, path: Option<&str>) -> Self {
         self.metrics_path = path.map(str::to_owned);
+        self
+    }
+
+    /// A health check at `path` for load balancers: 200 `ok`, or 503 `draining` once
+    /// [`ServerHandle::drain`] was called (default: none).
+    pub fn health_path(mut self, path: &str) -> Self {
+        self.health_path = Some(path.to_owned());
+        self
+    }
+
+    /// Logs every upgrade answered (path, status, handshake time since accept, peer) at info
+    /// level under the target `ringws::access` (default: off).
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
         self
     }
 
@@ -219,6 +237,9 @@ impl App {
             metrics: metrics.clone(),
             registry,
             metrics_path: self.metrics_path,
+            health_path: self.health_path,
+            draining: AtomicBool::new(false),
+            access_log: self.access_log,
         });
         let for_workers = shared.clone();
         let inner = ringws_uring::Server::start(driver, move |info| {
@@ -368,6 +389,21 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.inner.shutdown();
+    }
+
+    /// Takes this node out of its load balancer before stopping it: the health check answers
+    /// 503 and new upgrades are refused with 503 and `Retry-After`, while open connections carry
+    /// on (the listener stays open, so the balancer's checks see the 503 rather than time out).
+    /// [`ServerHandle::shutdown`] then closes what is left with 1001.
+    pub fn drain(&self) {
+        if !self.shared.draining.swap(true, Ordering::AcqRel) {
+            tracing::info!("draining: health check 503, new upgrades refused");
+        }
+    }
+
+    /// Whether [`ServerHandle::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
     }
 
     /// The server's figures, summed over its workers: what `/metrics` shows.

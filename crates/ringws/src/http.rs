@@ -64,6 +64,18 @@ fn head_only(out: &mut Vec<u8>) {
     }
 }
 
+/// The health check: 200 `ok`, or 503 `draining` (GET and HEAD).
+pub(crate) fn health(request: &Request<'_>, draining: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (status, body): (u16, &[u8]) = if draining { (503, b"draining\n") } else { (200, b"ok\n") };
+    let headers = [("Connection", "close"), ("Cache-Control", "no-store")];
+    handshake::write_response(&mut out, status, &headers, "text/plain", body);
+    if request.method() == "HEAD" {
+        head_only(&mut out);
+    }
+    out
+}
+
 /// 408: the request head did not arrive within the handshake timeout.
 pub(crate) fn handshake_timeout() -> Vec<u8> {
     let mut out = Vec::new();

@@ -40,6 +40,13 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     /// Where the metrics are served (`None`: not served).
     pub(crate) metrics_path: Option<String>,
+    /// Where the health check is answered (`None`: not answered).
+    pub(crate) health_path: Option<String>,
+    /// Draining: the health check answers 503 and upgrades are refused, so a load balancer
+    /// takes this node out while its connections carry on.
+    pub(crate) draining: AtomicBool,
+    /// Log every upgrade answered (`ringws::access`).
+    pub(crate) access_log: bool,
 }
 
 impl Shared {

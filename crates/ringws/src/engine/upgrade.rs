@@ -47,6 +47,11 @@ impl Engine {
             }
         };
         if !request.is_upgrade() {
+            if self.shared.health_path.as_deref() == Some(request.path()) {
+                let draining = self.shared.draining.load(Ordering::Acquire);
+                self.answer(io, id, crate::http::health(&request, draining));
+                return;
+            }
             if self.shared.metrics_path.as_deref() == Some(request.path()) {
                 let text = crate::metrics::render(&self.shared.registry);
                 let out = crate::http::metrics(&request, &text);
@@ -60,10 +65,28 @@ impl Engine {
         }
         let rest = buf[request.len()..].to_vec();
         match self.upgrade(io, id, &request, rest) {
-            Ok(Some((route, rest))) => self.open(io, id, route, rest),
+            Ok(Some((route, rest))) => {
+                self.access(io, id, request.path(), 101);
+                self.open(io, id, route, rest);
+            }
             Ok(None) => {} // deferred: the answer comes as a message
-            Err(out) => self.refuse(io, id, out),
+            Err(out) => {
+                self.access(io, id, request.path(), crate::http::status_of(&out));
+                self.refuse(io, id, out);
+            }
         }
+    }
+
+    /// One line of the access log (when on): an upgrade answered, with the handshake's time
+    /// since accept (before `open`, `last_seen` is still the accept time).
+    fn access(&self, io: &Io<'_, EngineMsg>, id: ConnId, path: &str, status: u16) {
+        if !self.shared.access_log {
+            return;
+        }
+        let Some(conn) = self.conns.get(id) else { return };
+        let ms = self.shared.clock.now(io).since(conn.ctl.last_seen).as_millis() as u64;
+        let peer = self.peer_of(id);
+        tracing::info!(target: "ringws::access", %peer, conn = %id, path, status, handshake_ms = ms, "upgrade");
     }
 
     /// A trusted proxy's connection did not start with a valid PROXY header: 400, logged.
@@ -101,6 +124,11 @@ impl Engine {
         let upgrade = request.websocket().map_err(|e| bad_request(&e))?;
         if !shared.origin_allowed(request.origin()) {
             return Err(reply(403, "origin not allowed"));
+        }
+        if shared.draining.load(Ordering::Acquire) {
+            let draining =
+                Reject::new(503, "draining: try another node").with_header("Retry-After", "1");
+            return Err(refusal(&draining, &peer, id));
         }
         if shared.open.load(Ordering::Relaxed) >= shared.limits.max_connections {
             if self.log.allow(io.now()).is_some() {
@@ -178,6 +206,9 @@ impl Engine {
         let Phase::Deferred(_) = conn.phase else { return };
         let Phase::Deferred(d) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
         let Deferred { route, key, rest, .. } = *d;
+        let status =
+            if answer.0.is_ok() { 101 } else { answer.0.as_ref().err().map_or(0, |r| r.status) };
+        self.access(io, id, "(deferred)", status);
         match answer.0 {
             Ok(Accept { data, protocol, headers }) => {
                 let data: Box<dyn Any> = data;

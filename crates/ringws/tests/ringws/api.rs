@@ -386,3 +386,21 @@ fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
     assert!(seen.starts_with("127.0.0.1:"), "{seen}");
     stop(server);
 }
+
+#[test]
+fn draining_refuses_new_upgrades_while_connections_carry_on() {
+    let (server, _seen) = super::server_with(ringws::Limits::default(), |a| a.health_path("/up"));
+    let handle = server.handle();
+    let mut ws = super::connect(&server);
+    let health = || raw_exchange(server.local_addr(), b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(health().starts_with("HTTP/1.1 200") && health().ends_with("ok\n"));
+    handle.drain();
+    assert!(handle.is_draining());
+    assert!(health().starts_with("HTTP/1.1 503"), "{}", health());
+    let refused = raw_exchange(server.local_addr(), upgrade_head("/echo", "").as_bytes());
+    assert!(refused.starts_with("HTTP/1.1 503") && refused.contains("Retry-After: 1"), "{refused}");
+    ws.send(tungstenite::Message::text("still")).unwrap();
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("still"));
+    assert_eq!(handle.metrics().refused_by_status.get(&503), Some(&1));
+    stop(server);
+}
