@@ -288,3 +288,37 @@ fn the_echo_path_can_move_to_the_root_beside_the_page() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must start with /"));
 }
+
+/// Precedence as an operator meets it: flag over `RINGWS_*` over the file over the default,
+/// shown by `--print-config`; a file with a mistake stops the server with the key named.
+#[test]
+fn settings_precedence_flag_env_file_default() {
+    let file = std::env::temp_dir().join(format!("ringws-precedence-{}.toml", std::process::id()));
+    std::fs::write(&file, "idle_timeout = \"30s\"\nmax_connections = 10\nworkers = 1\n").unwrap();
+    let print = |flags: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringws"))
+            .arg("--config")
+            .arg(&file)
+            .args(["--print-config"])
+            .args(flags)
+            .env("RINGWS_IDLE_TIMEOUT", "45s")
+            .env("RINGWS_MAX_CONNECTIONS", "20")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = print(&["--max-connections", "30"]);
+    assert!(shown.contains("max_connections = 30  # flag\n"), "{shown}");
+    assert!(shown.contains("idle_timeout = \"45s\"  # env\n"), "{shown}");
+    assert!(shown.contains("workers = 1  # file\n"), "{shown}");
+    assert!(shown.contains("handshake_timeout = \"10s\"  # default\n"), "{shown}");
+
+    std::fs::write(&file, "workers = 1\nidel_timeout = \"30s\"\n").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ringws")).arg("--config").arg(&file).output().unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key `idel_timeout`"), "{err}");
+}
