@@ -3,7 +3,7 @@
 # Python parser), every figure checked against what the workload did.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-port=${METRICS_PORT:-9013}
+port=${METRICS_PORT:-9014}
 venv=target/interop-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -70,6 +70,9 @@ pub(crate) struct Args {
     /// Where the Prometheus metrics are served on the server's port; empty: not served.
     #[arg(long, env = "RINGWS_METRICS_PATH", default_value = "/metrics", value_parser = optional_path)]
     pub(crate) metrics_path: String,
+    /// Where the status page (live plots from the metrics) is served; empty: not served.
+    #[arg(long, env = "RINGWS_STATUS_PATH", default_value = "/status", value_parser = optional_path)]
+    pub(crate) status_path: String,
 
     /// /echo: largest message [default: --max-message-size].
     #[arg(long, value_parser = size)]

@@ -110,6 +110,7 @@ fn main() -> ExitCode {
     }
     let metrics_path = Some(args.metrics_path.as_str()).filter(|p| !p.is_empty());
     app = app.metrics_path(metrics_path);
+    app = app.status_path(Some(args.status_path.as_str()).filter(|p| !p.is_empty()));
     if !args.trusted_proxy.is_empty() {
         app = app.behind_proxy(args.proxy_header, args.trusted_proxy.clone());
     }

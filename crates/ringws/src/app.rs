@@ -60,6 +60,7 @@ pub struct App {
     registry: Option<Registry>,
     metrics_path: Option<String>,
     health_path: Option<String>,
+    status_path: Option<String>,
     access_log: bool,
 }
 
@@ -92,6 +93,7 @@ impl App {
             registry: None,
             metrics_path: Some("/metrics".to_owned()),
             health_path: None,
+            status_path: None,
             access_log: false,
         }
     }
@@ -156,6 +158,14 @@ impl App {
     /// [`ServerHandle::drain`] was called (default: none).
     pub fn health_path(mut self, path: &str) -> Self {
         self.health_path = Some(path.to_owned());
+        self
+    }
+
+    /// A status page at `path`: live plots of connections, upgrades and closes, messages,
+    /// deliveries and drops, queued bytes and worker load over the last minutes, drawn in the
+    /// browser from the metrics (self-contained: no external script or font). Default: none.
+    pub fn status_path(mut self, path: Option<&str>) -> Self {
+        self.status_path = path.map(str::to_owned);
         self
     }
 
@@ -238,6 +248,7 @@ impl App {
             registry,
             metrics_path: self.metrics_path,
             health_path: self.health_path,
+            status_path: self.status_path,
             draining: AtomicBool::new(false),
             access_log: self.access_log,
         });

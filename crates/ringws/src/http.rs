@@ -64,6 +64,28 @@ fn head_only(out: &mut Vec<u8>) {
     }
 }
 
+/// The status page: plots drawn in the browser from `metrics_path` (`status.html`, no external
+/// script or font), or 404 when the metrics are not served.
+pub(crate) fn status(request: &Request<'_>, metrics_path: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let close = [("Connection", "close"), ("Cache-Control", "no-store")];
+    let Some(metrics) = metrics_path else {
+        let body = b"the status page reads the metrics, which are not served\n";
+        handshake::write_response(&mut out, 404, &close, "text/plain", body);
+        return out;
+    };
+    // Inside a JavaScript string literal in the page.
+    let escaped = metrics.replace('\\', "\\\\").replace('\'', "\\'").replace('<', "\\x3c");
+    let page = STATUS_PAGE.replace("__METRICS_PATH__", &escaped);
+    handshake::write_response(&mut out, 200, &close, "text/html; charset=utf-8", page.as_bytes());
+    if request.method() == "HEAD" {
+        head_only(&mut out);
+    }
+    out
+}
+
+const STATUS_PAGE: &str = include_str!("status.html");
+
 /// The health check: 200 `ok`, or 503 `draining` (GET and HEAD).
 pub(crate) fn health(request: &Request<'_>, draining: bool) -> Vec<u8> {
     let mut out = Vec::new();
@@ -179,6 +201,19 @@ mod tests {
         assert!(head.ends_with("\r\n\r\n"), "no body after HEAD: {head}");
         let post = answer("POST", "/hello", false);
         assert!(post.starts_with("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD"), "{post}");
+    }
+
+    #[test]
+    fn the_status_page_reads_the_metrics_path_it_is_given() {
+        let head = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+        let request = handshake::parse_request(head.as_bytes(), 8192).unwrap().unwrap();
+        let page = String::from_utf8(status(&request, Some("/m'<x"))).unwrap();
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains("<canvas"), "{page}");
+        assert!(page.contains("const METRICS = '/m\\'\\x3cx';"), "escaped into the script");
+        assert!(!page.contains("__METRICS_PATH__"));
+        assert!(!page.contains("http://") && !page.contains("https://"), "nothing external");
+        let off = String::from_utf8(status(&request, None)).unwrap();
+        assert!(off.starts_with("HTTP/1.1 404"), "{off}");
     }
 
     #[test]

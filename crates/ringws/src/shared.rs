@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     /// Where the metrics are served (`None`: not served).
     pub(crate) metrics_path: Option<String>,
+    /// Where the status page is served (`None`: not served).
+    pub(crate) status_path: Option<String>,
     /// Where the health check is answered (`None`: not answered).
     pub(crate) health_path: Option<String>,
     /// Draining: the health check answers 503 and upgrades are refused, so a load balancer

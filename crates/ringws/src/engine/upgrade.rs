@@ -52,6 +52,11 @@ impl Engine {
                 self.answer(io, id, crate::http::health(&request, draining));
                 return;
             }
+            if self.shared.status_path.as_deref() == Some(request.path()) {
+                let out = crate::http::status(&request, self.shared.metrics_path.as_deref());
+                self.answer(io, id, out);
+                return;
+            }
             if self.shared.metrics_path.as_deref() == Some(request.path()) {
                 let text = crate::metrics::render(&self.shared.registry);
                 let out = crate::http::metrics(&request, &text);
