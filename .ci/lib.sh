@@ -1,11 +1,12 @@
 # Shared by the CI stages: build the release server, start it on a port, wait until it listens.
 # Sets SERVER_PID; the caller's EXIT trap should kill it.
 
-# start_server PORT LOGFILE
+# start_server PORT LOGFILE [FLAGS...]
 start_server() {
   local port=$1 log=$2
+  shift 2
   cargo build --release -q -p ringws-server
-  target/release/ringws --addr "127.0.0.1:$port" > "$log" 2>&1 &
+  target/release/ringws --addr "127.0.0.1:$port" "$@" > "$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0

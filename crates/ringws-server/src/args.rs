@@ -45,6 +45,11 @@ pub(crate) struct Args {
     /// Bytes queued per connection beyond which new messages to it are dropped.
     #[arg(long, default_value = "16MiB", value_parser = size)]
     pub(crate) max_backpressure: u64,
+    /// Bytes all connections together may hold in partial messages and send queues (past it:
+    /// 1013 for messages that do not fit, sends to the largest queues dropped)
+    /// [default: an eighth of the machine's memory].
+    #[arg(long, env = "RINGWS_MEMORY_BUDGET", value_parser = size)]
+    pub(crate) memory_budget: Option<u64>,
     /// Allowed browser origins (repeatable); without any, every origin is allowed.
     #[arg(long = "allow-origin", env = "RINGWS_ALLOW_ORIGIN", value_delimiter = ',')]
     pub(crate) allow_origin: Vec<String>,

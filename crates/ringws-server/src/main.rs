@@ -92,6 +92,9 @@ fn main() -> ExitCode {
     limits.idle_timeout = args.idle_timeout;
     limits.max_connections = args.max_connections;
     limits.max_backpressure = clamp_usize(args.max_backpressure);
+    if let Some(budget) = args.memory_budget {
+        limits.memory_budget = clamp_usize(budget);
+    }
     let mut app = App::new()
         .bind(args.addr)
         .limits(limits)

@@ -239,7 +239,7 @@ impl App {
             statics: self.statics,
             origins: self.origins,
             proxy: self.proxy,
-            limits: self.limits,
+            limits: self.limits.clone(),
             open: AtomicUsize::new(0),
             counts: Counts::default(),
             clock: Clock { epoch: std::time::Instant::now() },
@@ -251,6 +251,7 @@ impl App {
             status_path: self.status_path,
             draining: AtomicBool::new(false),
             access_log: self.access_log,
+            budget_share: (self.limits.memory_budget / workers) as u64,
         });
         let for_workers = shared.clone();
         let inner = ringws_uring::Server::start(driver, move |info| {

@@ -6,11 +6,12 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest message, after reassembling fragments. Default 16 MiB: the largest message the
-    /// Autobahn suite sends; lower it for chat-sized traffic. Over it: close 1009, decided from
-    /// the frame header before the payload is buffered.
+    /// Largest message, after reassembling fragments. Default 1 MiB: game state, chat and
+    /// market data fit many times over, and a client holding a partial message costs at most
+    /// that (uWebSockets defaults to 16 KiB; the Autobahn suite needs 16 MiB, which its CI run
+    /// sets). Over it: close 1009, decided from the frame header before the payload is kept.
     pub max_message_size: u64,
-    /// Largest single frame. Default 16 MiB, as for messages.
+    /// Largest single frame. Default 1 MiB, as for messages.
     pub max_frame_size: u64,
     /// Largest request head of the opening handshake. Default 8 KiB (nginx's default header
     /// buffer; browsers send under 2 KiB). Over it: 431.
@@ -28,22 +29,43 @@ pub struct Limits {
     /// upgrade is answered 503.
     pub max_connections: usize,
     /// Bytes queued for one connection beyond which new sends are dropped
-    /// ([`crate::SendStatus::Dropped`]). Default 16 MiB, so that one maximum-size message can
-    /// always be queued; set it near 64 KiB for fan-out to many small subscribers.
+    /// ([`crate::SendStatus::Dropped`]). Default 1 MiB: a maximum-size message can always be
+    /// queued (a send to an empty queue always is), and a reader that stopped costs at most
+    /// that; set it near 64 KiB for fan-out to many small subscribers (uWebSockets' default).
     pub max_backpressure: usize,
+    /// Bytes all connections together may hold in partial messages and send queues, split
+    /// evenly over the workers. Default: an eighth of the machine's memory (`MemTotal`), at
+    /// least 64 MiB, so that 100,000 clients each sending most of a maximum-size message
+    /// cannot take the server's memory. Past a worker's share, a connection whose message
+    /// does not fit is closed with 1013 (try again later) and its partial message freed, and
+    /// sends to connections already holding 64 KiB or more are dropped, while the others are
+    /// served.
+    pub memory_budget: usize,
+}
+
+/// An eighth of the machine's memory, at least 64 MiB (64 MiB when it cannot be read).
+fn default_memory_budget() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    let eighth = total.map_or(0, |t| t / 8);
+    usize::try_from(eighth.max(64 << 20)).unwrap_or(usize::MAX)
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_size: 16 << 20,
-            max_frame_size: 16 << 20,
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
             max_header_bytes: 8 * 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             close_timeout: Duration::from_secs(5),
             max_connections: 100_000,
-            max_backpressure: 16 << 20,
+            max_backpressure: 1 << 20,
+            memory_budget: default_memory_budget(),
         }
     }
 }
@@ -66,7 +88,7 @@ pub enum SlowConsumer {
 #[non_exhaustive]
 pub struct RouteOptions {
     /// Bytes queued for one connection beyond which publishes and sends to it are not queued.
-    /// Default `None`: the server-wide `Limits::max_backpressure` (16 MiB). For fan-out to many
+    /// Default `None`: the server-wide `Limits::max_backpressure` (1 MiB). For fan-out to many
     /// subscribers 64 KiB to 1 MiB keeps a slow reader's cost bounded (uWebSockets uses 64 KiB).
     pub max_backpressure: Option<usize>,
     /// What to do with a subscriber over the limit. Default [`SlowConsumer::Drop`].
@@ -75,7 +97,7 @@ pub struct RouteOptions {
     /// server-wide `Limits::idle_timeout` (120 s).
     pub idle_timeout: Option<Duration>,
     /// Largest message, after reassembly (1009 beyond). Default `None`: the server-wide
-    /// `Limits::max_message_size` (16 MiB). A chat or game route wants far less.
+    /// `Limits::max_message_size` (1 MiB). A chat or game route wants far less.
     pub max_message_size: Option<u64>,
     /// Ping a silent connection at half its idle timeout, so a live client that only listens
     /// (a market-data subscriber) is not dropped. Default true; without it, silence for the

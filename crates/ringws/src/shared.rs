@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     /// Draining: the health check answers 503 and upgrades are refused, so a load balancer
     /// takes this node out while its connections carry on.
     pub(crate) draining: AtomicBool,
+    /// Each worker's share of `limits.memory_budget`.
+    pub(crate) budget_share: u64,
     /// Log every upgrade answered (`ringws::access`).
     pub(crate) access_log: bool,
 }
@@ -73,6 +75,27 @@ impl Shared {
             (None, _) | (_, None) => true,
             (Some(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o)),
         }
+    }
+}
+
+/// A connection already holding this much queued is the one refused when its worker is over
+/// its memory budget: a small subscriber's next message still goes.
+pub(crate) const FAIR_SHARE: usize = 64 << 10;
+
+impl Shared {
+    /// Whether a data send to a connection holding `buffered` bytes is refused: its worker
+    /// (holding `queued` in send queues) is over its share of the memory budget, and this
+    /// connection holds its fair share already. Counted.
+    pub(crate) fn refuses_send(&self, worker: usize, queued: usize, buffered: usize) -> bool {
+        if buffered < FAIR_SHARE {
+            return false;
+        }
+        let Some(metrics) = self.metrics.workers.get(worker) else { return false };
+        let over = metrics.assembling.get() + queued as u64 > self.budget_share;
+        if over {
+            metrics.budget_drops.add(1);
+        }
+        over
     }
 }
 

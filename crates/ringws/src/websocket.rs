@@ -292,19 +292,25 @@ impl<D> WebSocket<'_, D> {
 
     /// Sends a text message (the payload is copied once unless it fits inline with its header).
     pub fn send_text(&mut self, text: &str) -> SendStatus {
-        let status =
-            send_frame(&mut self.io, self.id, self.ctl, OpCode::Text, text.as_bytes(), None);
-        self.counted(status, text.len())
+        self.send_data(OpCode::Text, text.as_bytes(), None)
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, payload: &[u8]) -> SendStatus {
-        let status = send_frame(&mut self.io, self.id, self.ctl, OpCode::Binary, payload, None);
-        self.counted(status, payload.len())
+        self.send_data(OpCode::Binary, payload, None)
     }
 
-    /// Counts a queued message in the route's figures.
-    fn counted(&self, status: SendStatus, len: usize) -> SendStatus {
+    /// A data message: refused past the worker's memory budget when this connection holds its
+    /// fair share already, counted in the route's figures when queued.
+    fn send_data(&mut self, opcode: OpCode, payload: &[u8], shared: Option<Bytes>) -> SendStatus {
+        let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+        let (worker, queued, mine) =
+            (self.io.worker(), self.io.queued_total(), self.io.buffered(self.id));
+        if self.shared.refuses_send(worker, queued, mine) {
+            self.ctl.backpressured = true;
+            return SendStatus::Dropped;
+        }
+        let status = send_frame(&mut self.io, self.id, self.ctl, opcode, payload, shared);
         if status != SendStatus::Dropped {
             self.counts.sent.add(1);
             self.counts.sent_bytes.add(len as u64);
@@ -323,9 +329,7 @@ impl<D> WebSocket<'_, D> {
     /// Sends a payload that is already a shared `Bytes`: no copy, however many connections it
     /// goes to.
     pub fn send_shared(&mut self, kind: Kind, payload: Bytes) -> SendStatus {
-        let len = payload.len();
-        let status = send_frame(&mut self.io, self.id, self.ctl, kind.opcode(), &[], Some(payload));
-        self.counted(status, len)
+        self.send_data(kind.opcode(), &[], Some(payload))
     }
 
     /// Sends a ping (at most 125 bytes; longer payloads are cut).

@@ -17,6 +17,8 @@ use tungstenite::stream::MaybeTlsStream;
 
 #[path = "ringws/api.rs"]
 mod api;
+#[path = "ringws/budget.rs"]
+mod budget;
 #[path = "ringws/examples.rs"]
 mod examples;
 #[path = "ringws/faults.rs"]

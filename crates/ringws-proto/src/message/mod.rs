@@ -89,6 +89,21 @@ impl MessageAssembler {
         self.max_message_size = limit;
     }
 
+    /// The size announced so far by the frame headers of the data message in progress (0 when
+    /// none is): what finishing it will hold, for a caller keeping a memory budget.
+    pub fn pending_len(&self) -> u64 {
+        self.open.map_or(0, |o| o.announced)
+    }
+
+    /// Drops the data message in progress and its buffer (the connection is being failed and
+    /// its remaining data frames are not kept). A control frame split across inputs stays.
+    pub fn discard(&mut self) {
+        self.open = None;
+        self.data = Vec::new();
+        self.delivered = false;
+        self.utf8.reset();
+    }
+
     /// Whether no message is in progress and no memory is held.
     pub fn is_idle(&self) -> bool {
         self.open.is_none() && self.control_len == 0 && self.data.capacity() == 0

@@ -150,6 +150,19 @@ impl Codec {
         self.assembler.set_max_message_size(limit);
     }
 
+    /// The size announced so far for the data message in progress (0 when none is): what this
+    /// codec will hold by the time it completes (a message that arrived whole in one buffer is
+    /// never held: it is borrowed).
+    pub fn pending_len(&self) -> u64 {
+        self.assembler.pending_len()
+    }
+
+    /// Drops the data message in progress and its memory (the caller is failing the connection,
+    /// e.g. over a memory budget). Frames keep being decoded, so the peer's close is still found.
+    pub fn discard_message(&mut self) {
+        self.assembler.discard();
+    }
+
     /// Frees what a delivered message held and says whether nothing is pending, so the codec
     /// can go back to a pool.
     pub fn release(&mut self) -> bool {
@@ -220,6 +233,10 @@ impl Session {
                 return Read::Took(len, Some(self.fail(error)));
             }
         };
+        if self.failed && !part.header.opcode.is_control() {
+            // Failed already: data is not kept (nor its memory), only the peer's close matters.
+            return Read::Took(used, None);
+        }
         let action = match codec.assembler.push(part) {
             Ok(Some(message)) => self.receive(message),
             Ok(None) => None,

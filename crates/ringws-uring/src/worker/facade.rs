@@ -64,6 +64,11 @@ impl<M: Send + 'static> Io<'_, M> {
         self.core.conn(conn).map_or(0, Conn::buffered)
     }
 
+    /// Bytes queued or in flight over all of this worker's connections.
+    pub fn queued_total(&self) -> usize {
+        self.core.queued
+    }
+
     /// Whether `conn` is open and not closing.
     pub fn is_open(&self, conn: ConnId) -> bool {
         self.core.conn(conn).is_some_and(|c| matches!(c.life, Life::Open(_)))

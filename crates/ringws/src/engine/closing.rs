@@ -7,6 +7,9 @@ impl Engine {
     /// The driver closed `id`: forget it, and tell its route (a panic there is logged).
     pub(super) fn closed(&mut self, id: ConnId, cause: &CloseCause) {
         let Some(mut conn) = self.conns.remove(id) else { return };
+        if let Some(lent) = conn.codec.take() {
+            self.unreserve(&lent);
+        }
         let peer = Shown(self.peers.addr(id, conn.peer));
         self.peers.forget(id, conn.peer);
         for topic in conn.ctl.subscriptions() {

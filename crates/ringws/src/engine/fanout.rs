@@ -37,7 +37,9 @@ impl Engine {
             if !ctl.session.can_send() {
                 continue;
             }
-            if io.buffered(id) > ctl.max_backpressure() {
+            let buffered = io.buffered(id);
+            let budget = self.shared.refuses_send(io.worker(), io.queued_total(), buffered);
+            if budget || buffered > ctl.max_backpressure() {
                 ctl.count_drop();
                 self.metrics.dropped.add(1);
                 ctl.backpressured = true;

@@ -14,6 +14,7 @@
 //! Rooms: `upgrade` (the handshake, refusals, deferred answers), `timers`, `fanout` (publishes
 //! to this worker's subscribers), `closing` (a connection's end and `on_close`).
 
+use budget::Lent;
 use bytes::Bytes;
 use ringws_proto::handshake::{self, Request};
 use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role};
@@ -41,6 +42,7 @@ use crate::websocket::{
     set_close_deadline,
 };
 
+mod budget;
 mod closing;
 mod fanout;
 mod timers;
@@ -67,25 +69,14 @@ struct Deferred {
     state: Arc<crate::later::LaterState>,
 }
 
-/// A connection's codec (`ringws-proto`'s decoder and assembler) is lent from the worker's
-/// pool only while a frame or message is partial: the ~250 bytes are paid per active
-/// connection, not per open one.
-fn new_codec(limits: &crate::config::Limits) -> Box<Codec> {
-    Box::new(
-        Codec::new(Role::Server)
-            .with_max_frame_size(limits.max_frame_size)
-            .with_max_message_size(limits.max_message_size),
-    )
-}
-
 /// One connection's engine state: what an idle connection costs beside the driver's slot and
 /// one timer-wheel entry (a unit test guards its size).
 struct Conn {
     phase: Phase,
     /// Where it comes from (known before its first byte).
     peer: Peer,
-    /// Only while a frame or message is partial (see [`new_codec`]).
-    codec: Option<Box<Codec>>,
+    /// Only while a frame or message is partial (see [`budget::Lent`]).
+    codec: Option<Box<Lent>>,
     ctl: Control,
 }
 
@@ -99,7 +90,7 @@ pub(crate) struct Engine {
     conns: ConnTable<Conn>,
     /// Boxed: a codec moves between the pool and a connection as one pointer.
     #[allow(clippy::vec_box)]
-    codecs: Vec<Box<Codec>>,
+    codecs: Vec<Box<Lent>>,
     pubsub: PubSub,
     /// IPv6 peer addresses (IPv4 ones live in the connections).
     peers: Peers,
@@ -207,19 +198,20 @@ impl Engine {
         let Phase::Open { route, data } = &mut conn.phase else { return };
         let route = *route;
         let handler = &mut self.routes[route];
-        let mut codec = match conn.codec.take() {
-            Some(codec) => codec,
+        let mut lent = match conn.codec.take() {
+            Some(lent) => lent,
             None => {
-                let mut codec = self.codecs.pop().unwrap_or_else(|| new_codec(&self.shared.limits));
-                codec.set_max_message_size(self.shared.max_message_size(route));
-                codec
+                let mut lent = self.codecs.pop().unwrap_or_else(|| Lent::new(&self.shared.limits));
+                lent.codec.set_max_message_size(self.shared.max_message_size(route));
+                lent
             }
         };
+        let codec = &mut lent.codec;
         let ctl = &mut conn.ctl;
         let mut pos = 0;
         let mut error = None;
         let mut panicked = false;
-        while let Read::Took(used, action) = ctl.session.read(&mut codec, &mut bytes[pos..]) {
+        while let Read::Took(used, action) = ctl.session.read(codec, &mut bytes[pos..]) {
             pos += used;
             let counts = &self.metrics.routes[route];
             let event = match action {
@@ -287,12 +279,13 @@ impl Engine {
                 break;
             }
         }
-        if codec.release() {
+        self.settle(io, id, &mut lent);
+        if lent.codec.release() {
             if self.codecs.len() < CODEC_POOL {
-                self.codecs.push(codec);
+                self.codecs.push(lent);
             }
-        } else {
-            conn.codec = Some(codec);
+        } else if let Some(conn) = self.conns.get_mut(id) {
+            conn.codec = Some(lent);
         }
         if panicked {
             self.fail_panicked(io, id);
@@ -386,7 +379,10 @@ impl ringws_uring::Handler for Engine {
             EngineMsg::Send { conn, opcode, payload } => {
                 let open =
                     self.conns.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
-                if let Some(c) = open {
+                let (worker, queued, buffered) =
+                    (io.worker(), io.queued_total(), io.buffered(conn));
+                let refused = open.is_some() && self.shared.refuses_send(worker, queued, buffered);
+                if let Some(c) = open.filter(|_| !refused) {
                     let len = payload.len() as u64;
                     let status = send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload));
                     if let (Phase::Open { route, .. }, false) =
@@ -432,7 +428,7 @@ mod tests {
         let conn = size_of::<super::Conn>();
         println!(
             "engine state per connection: {conn} bytes (+ the codec only while active: {})",
-            size_of::<super::Codec>()
+            size_of::<super::Lent>()
         );
         assert!(conn <= 80, "{conn} bytes");
     }

@@ -83,6 +83,12 @@ pub(crate) struct WorkerMetrics {
     pub(crate) idle_timeouts: Count,
     /// Connections failed for a protocol error (our close frame with 1002, 1007, 1009, ...).
     pub(crate) protocol_errors: Count,
+    /// Bytes reserved by partial messages on this worker (a gauge; see `Limits::memory_budget`).
+    pub(crate) assembling: Count,
+    /// Connections closed with 1013 because their message did not fit the memory budget.
+    pub(crate) budget_closes: Count,
+    /// Sends and publish deliveries dropped because the worker was over its memory budget.
+    pub(crate) budget_drops: Count,
 }
 
 fn counts(n: usize) -> Box<[Count]> {
@@ -108,6 +114,9 @@ impl WorkerMetrics {
             pings: Count::default(),
             idle_timeouts: Count::default(),
             protocol_errors: Count::default(),
+            assembling: Count::default(),
+            budget_closes: Count::default(),
+            budget_drops: Count::default(),
         }
     }
 
@@ -207,6 +216,9 @@ impl Hub {
             pings_sent: self.sum(|w| w.pings.get()),
             idle_timeouts: self.sum(|w| w.idle_timeouts.get()),
             protocol_errors: self.sum(|w| w.protocol_errors.get()),
+            assembling_bytes: self.sum(|w| w.assembling.get()),
+            budget_closes: self.sum(|w| w.budget_closes.get()),
+            budget_drops: self.sum(|w| w.budget_drops.get()),
         }
     }
 }
@@ -257,6 +269,12 @@ pub struct Metrics {
     pub idle_timeouts: u64,
     /// Connections failed for a protocol error.
     pub protocol_errors: u64,
+    /// Bytes reserved now by partial messages (announced sizes), over all workers.
+    pub assembling_bytes: u64,
+    /// Connections closed with 1013: their message did not fit the memory budget.
+    pub budget_closes: u64,
+    /// Sends and deliveries dropped while a worker was over its memory budget.
+    pub budget_drops: u64,
 }
 
 #[cfg(test)]

@@ -138,6 +138,12 @@ impl Collector for HubCollector {
         counter(e, "ringws_idle_timeouts", "Connections dropped idle", m.idle_timeouts)?;
         let help = "Connections failed for a protocol error";
         counter(e, "ringws_protocol_errors", help, m.protocol_errors)?;
+        let help = "Bytes reserved by partial messages (their announced sizes)";
+        gauge(e, "ringws_assembling_bytes", help, m.assembling_bytes)?;
+        let help = "Connections closed with 1013: their message did not fit the memory budget";
+        counter(e, "ringws_budget_closes", help, m.budget_closes)?;
+        let help = "Sends and deliveries dropped while a worker was over its memory budget";
+        counter(e, "ringws_budget_drops", help, m.budget_drops)?;
         let relaxed = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let help = "Receives re-armed after the buffer ring ran empty (ENOBUFS)";
         counter(e, "ringws_enobufs", help, hub.driver_sum(|c| relaxed(&c.enobufs)))?;
