@@ -133,6 +133,12 @@ async def main():
         sys.exit(1)
     busy = [s for k, s in m.items() if k[0] == "ringws_loop_busy_seconds_total"]
     assert busy and all(b > 0 for b in busy), busy
+    buffers = [s for k, s in m.items() if k[0] == "ringws_recv_buffers"]
+    assert buffers and all(b > 0 for b in buffers), buffers
+    for name in ["ringws_assembling_bytes", "ringws_budget_closes_total", "ringws_queued_bytes"]:
+        assert value(m, name) == 0, (name, value(m, name))
+    # The last scrape's own connection is the one the driver holds.
+    assert sum(s for k, s in m.items() if k[0] == "ringws_tcp_connections") >= 1
 
 
 scrapes = [0]

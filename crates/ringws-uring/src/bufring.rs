@@ -105,6 +105,11 @@ impl BufRing {
         Ok(this)
     }
 
+    /// How many buffers the ring has.
+    pub(crate) fn capacity(&self) -> usize {
+        usize::from(self.entries)
+    }
+
     /// How many buffers the driver holds (lent by the kernel, not yet recycled).
     pub(crate) fn held(&self) -> usize {
         self.held_count

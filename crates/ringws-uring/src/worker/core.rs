@@ -289,6 +289,7 @@ impl<M: Send + 'static> Core<M> {
             }
             // A full queue is submitted to make room.
             self.enters += 1;
+            self.counters.sq_full.fetch_add(1, Ordering::Relaxed);
             match ring.submit() {
                 Ok(_) => {}
                 // The kernel holds overflowed completions and takes no more submissions until
@@ -451,9 +452,14 @@ impl<M: Send + 'static> Core<M> {
     /// Everything batched for the end of a loop turn.
     pub(super) fn end_turn(&mut self, bufs: &mut [BufRing]) {
         self.counters.timers.store(self.timers.len() as u64, Ordering::Relaxed);
+        let (mut held, mut total) = (0, 0);
         for b in bufs.iter_mut() {
             b.publish();
+            held += b.held();
+            total += b.capacity();
         }
+        self.counters.buffers_held.store(held as u64, Ordering::Relaxed);
+        self.counters.buffers_total.store(total as u64, Ordering::Relaxed);
         for _ in 0..self.rearm_per_turn {
             let Some((r, index)) = self.rearm.pop_front() else { break };
             self.arm_recv(r, index);

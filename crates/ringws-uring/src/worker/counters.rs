@@ -31,6 +31,13 @@ pub struct Counters {
     pub queued_bytes: AtomicU64,
     /// Nanoseconds the loop spent working, not waiting in the kernel for events.
     pub busy_ns: AtomicU64,
+    /// Times a submission found its ring's submission queue full (and submitted to make room).
+    pub sq_full: AtomicU64,
+    /// Receive buffers the driver holds at the end of a turn (a gauge): against
+    /// `buffers_total`, the buffer rings' occupancy.
+    pub buffers_held: AtomicU64,
+    /// Receive buffers in the worker's buffer rings.
+    pub buffers_total: AtomicU64,
 }
 
 impl Counters {

@@ -54,6 +54,22 @@ fn labelled<K: ToString>(
     Ok(())
 }
 
+/// A gauge with one label, a sample per key.
+fn labelled_gauge<K: ToString>(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (K, u64)>,
+) -> Fmt {
+    let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (key, value) in samples {
+        let labels = [(label, key.to_string())];
+        ConstGauge::new(value as i64).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 impl Hub {
     fn per_route(&self, f: fn(&RouteCounts) -> u64) -> Vec<(String, u64)> {
         (0..self.routes.len())
@@ -149,6 +165,17 @@ impl Collector for HubCollector {
         counter(e, "ringws_enobufs", help, hub.driver_sum(|c| relaxed(&c.enobufs)))?;
         let help = "Times accepting paused with every descriptor slot in use";
         counter(e, "ringws_accept_limit_hits", help, hub.driver_sum(|c| relaxed(&c.limit_hits)))?;
+        let help = "Times a submission found its ring's submission queue full";
+        counter(e, "ringws_sq_full", help, hub.driver_sum(|c| relaxed(&c.sq_full)))?;
+        let help = "Receive buffers held by the driver at the end of its last turn, by worker";
+        let held = hub.per_worker(|c| relaxed(&c.buffers_held));
+        labelled_gauge(e, "ringws_recv_buffers_held", help, "worker", held)?;
+        let help = "Receive buffers in the buffer rings, by worker";
+        let total = hub.per_worker(|c| relaxed(&c.buffers_total));
+        labelled_gauge(e, "ringws_recv_buffers", help, "worker", total)?;
+        let help =
+            "TCP connections held by the driver (WebSocket, handshaking, plain HTTP), by worker";
+        labelled_gauge(e, "ringws_tcp_connections", help, "worker", hub.per_worker(|c| c.live()))?;
         let help = "Timer-wheel entries pending";
         gauge(e, "ringws_timers_pending", help, hub.driver_sum(|c| relaxed(&c.timers)))?;
         let help = "Worker loop turns, by worker";
