@@ -75,6 +75,10 @@ pub(crate) struct Args {
     /// Where the Prometheus metrics are served on the server's port; empty: not served.
     #[arg(long, env = "RINGWS_METRICS_PATH", default_value = "/metrics", value_parser = optional_path)]
     pub(crate) metrics_path: String,
+    /// Also serve the metrics (at --metrics-path, or /metrics) on this address of their own,
+    /// e.g. a private interface for the scraper.
+    #[arg(long, env = "RINGWS_METRICS_ADDR")]
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// Where the status page (live plots from the metrics) is served; empty: not served.
     #[arg(long, env = "RINGWS_STATUS_PATH", default_value = "/status", value_parser = optional_path)]
     pub(crate) status_path: String,

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod metrics_listener;
 mod pubsub;
 mod settings;
 
@@ -131,6 +132,22 @@ fn main() -> ExitCode {
         server.local_addr()
     );
     let handle = server.handle();
+    if let Some(addr) = args.metrics_addr {
+        let path = if args.metrics_path.is_empty() {
+            "/metrics".to_owned()
+        } else {
+            args.metrics_path.clone()
+        };
+        match metrics_listener::serve(addr, path, handle.clone()) {
+            Ok(bound) => tracing::info!("metrics also on http://{bound}"),
+            Err(e) => {
+                tracing::error!("cannot serve metrics on {addr}: {e}");
+                handle.shutdown();
+                let _ = server.join();
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
     match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1]) {
         Ok(mut signals) => {

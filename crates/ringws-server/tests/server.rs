@@ -413,3 +413,26 @@ fn a_memory_budget_holds_against_stalled_large_messages() {
         "the budget saved little: RSS +{bounded} with it, +{unbounded} without"
     );
 }
+
+/// `--metrics-addr`: the same figures on an address of their own.
+#[test]
+fn metrics_on_an_address_of_their_own() {
+    let port = free_port();
+    let server = start(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    let mut c = ws(server.port, "/echo");
+    send(&mut c, "one");
+    recv(&mut c);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            break out;
+        }
+        assert!(Instant::now() < deadline, "nothing listens on the metrics address");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(metric(&text, "ringws_upgrades_total"), 1, "{text}");
+}
