@@ -4,7 +4,8 @@ import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
 
 const url = process.argv[2];
-const ws = new WebSocket(url, { maxPayload: 32 << 20 });
+// permessage-deflate on, with no threshold: every message is compressed both ways.
+const ws = new WebSocket(url, { maxPayload: 32 << 20, perMessageDeflate: { threshold: 0 } });
 const fail = (msg) => { console.error(`node ws: ${msg}`); process.exit(1); };
 setTimeout(() => fail('timed out'), 20000).unref();
 
@@ -18,6 +19,11 @@ const next = () => new Promise((resolve) => inbox.length ? resolve(inbox.shift()
 const check = (what, ok) => { if (!ok) fail(what); console.log(`node ws: ${what}: ok`); };
 
 ws.on('open', async () => {
+  check('permessage-deflate negotiated', ws.extensions.startsWith('permessage-deflate'));
+  const json = '{"player": 7, "x": 12.5, "y": -3.25}'.repeat(40);
+  ws.send(json);
+  let z = await next();
+  check('compressed text', !z.isBinary && z.data.toString() === json);
   ws.send('hello, κόσμε');
   let m = await next();
   check('text', !m.isBinary && m.data.toString() === 'hello, κόσμε');

@@ -1,5 +1,5 @@
-"""Interop with the Python `websockets` package (sync client): text, binary, fragmented, 1 MiB,
-ping, close with code and reason. Exits non-zero on the first difference."""
+"""Interop with the Python `websockets` package (sync client): permessage-deflate (its default),
+text, binary, fragmented, 1 MiB, ping, close with code and reason. Exits non-zero on the first difference."""
 import os
 import sys
 
@@ -15,6 +15,12 @@ def check(what, got, want):
 
 
 with connect(URL, max_size=None) as ws:
+    # The client offers permessage-deflate by default; the server's /echo accepts it.
+    extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    check("permessage-deflate negotiated", extensions.split(";")[0], "permessage-deflate")
+    json_text = '{"player": 7, "x": 12.5, "y": -3.25}' * 40
+    ws.send(json_text)
+    check("compressed text", ws.recv(timeout=5), json_text)
     ws.send("hello, κόσμε")
     check("text", ws.recv(timeout=5), "hello, κόσμε")
     ws.send(b"\x00\x01\xff")

@@ -76,6 +76,9 @@ pub enum Error {
     /// A server sent a masked frame (§5.1).
     #[error("frame from a server is masked")]
     MaskedFrame,
+    /// A compressed message that is not a valid deflate stream (RFC 7692 §7.2.2).
+    #[error("a compressed message that does not inflate")]
+    InvalidCompressedData,
     /// An RSV bit is set that no negotiated extension defines (§5.2).
     #[error("reserved bits set without a negotiated extension")]
     ReservedBits,
@@ -164,7 +167,9 @@ impl Error {
             | CloseTooShort
             | InvalidCloseCode(_) => Answer::Close(CloseCode::PROTOCOL_ERROR),
             FrameTooLarge { .. } | MessageTooLarge { .. } => Answer::Close(CloseCode::TOO_BIG),
-            InvalidUtf8 | InvalidCloseReason => Answer::Close(CloseCode::INVALID_PAYLOAD),
+            InvalidUtf8 | InvalidCloseReason | InvalidCompressedData => {
+                Answer::Close(CloseCode::INVALID_PAYLOAD)
+            }
         }
     }
 

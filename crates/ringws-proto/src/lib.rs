@@ -19,6 +19,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod close;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

@@ -3,7 +3,7 @@
 //! `256KiB`, `1GB`), durations too (`30s`, `500ms`, `2m`; a bare number is seconds).
 
 use clap::Parser;
-use ringws::{IpNet, ProxyHeader, SlowConsumer};
+use ringws::{Compression, IpNet, ProxyHeader, SlowConsumer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -92,6 +92,10 @@ pub(crate) struct Args {
     /// /echo: bytes queued per connection before sends are dropped [default: --max-backpressure].
     #[arg(long, value_parser = size)]
     pub(crate) echo_backpressure: Option<u64>,
+    /// /echo: permessage-deflate for clients that offer it: `shared` (no context takeover, one
+    /// compressor per worker) or `off`.
+    #[arg(long, default_value = "shared", value_parser = compression)]
+    pub(crate) echo_compression: Compression,
     /// /echo: ping silent connections at half the idle timeout.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) echo_auto_ping: bool,
@@ -109,6 +113,10 @@ pub(crate) struct Args {
     /// `close` it (1008).
     #[arg(long, default_value = "drop", value_parser = slow_consumer)]
     pub(crate) pubsub_slow_consumer: SlowConsumer,
+    /// /pubsub: permessage-deflate (`shared`: a publish is compressed once for all its
+    /// compressing subscribers; `off`).
+    #[arg(long, default_value = "shared", value_parser = compression)]
+    pub(crate) pubsub_compression: Compression,
     /// /pubsub: ping silent connections at half the idle timeout.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) pubsub_auto_ping: bool,
@@ -163,6 +171,14 @@ fn proxy_header(name: &str) -> Result<ProxyHeader, String> {
         "protocol" => Ok(ProxyHeader::Protocol),
         "forwarded-for" => Ok(ProxyHeader::ForwardedFor),
         other => Err(format!("{other:?}: expected `protocol` or `forwarded-for`")),
+    }
+}
+
+fn compression(name: &str) -> Result<Compression, String> {
+    match name {
+        "off" => Ok(Compression::Off),
+        "shared" => Ok(Compression::Shared),
+        other => Err(format!("{other:?}: expected `shared` or `off`")),
     }
 }
 

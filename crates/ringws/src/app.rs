@@ -353,8 +353,8 @@ impl ServerHandle {
             let Some(ctx) = ctx else { return f(None) };
             let Some(data) = ctx.data.downcast_mut::<D>() else { return f(None) };
             let (io, id, ctl, pubsub, shared) = (ctx.io, ctx.id, ctx.ctl, ctx.pubsub, ctx.shared);
-            let counts = ctx.counts;
-            f(Some(&mut crate::WebSocket { io, id, data, ctl, pubsub, shared, counts }));
+            let (counts, zip) = (ctx.counts, ctx.zip);
+            f(Some(&mut crate::WebSocket { io, id, data, ctl, pubsub, shared, counts, zip }));
         }));
         self.post(usize::from(conn.worker()), EngineMsg::Run { conn, job })
     }

@@ -143,12 +143,13 @@ pub(crate) fn refusal(r: &Reject, peer: &Shown, id: ConnId) -> Vec<u8> {
 pub(crate) fn switching(
     key: &AcceptKey,
     protocol: Option<&str>,
+    extensions: Option<&str>,
     headers: &[(String, String)],
     peer: &Shown,
     id: ConnId,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
-    handshake::write_accept(&mut out, key, protocol, None);
+    handshake::write_accept(&mut out, key, protocol, extensions);
     // The application's headers go before the blank line that ends the head.
     out.truncate(out.len() - 2);
     for (name, value) in checked(headers, peer, id) {
@@ -246,7 +247,7 @@ mod tests {
     fn the_101_carries_the_applications_headers() {
         let key = handshake::AcceptKey::from_key(b"dGhlIHNhbXBsZSBub25jZQ==");
         let headers = [("Set-Cookie".to_owned(), "s=1".to_owned())];
-        let out = switching(&key, Some("chat"), &headers, &Shown(None), ConnId::from_u64(1));
+        let out = switching(&key, Some("chat"), None, &headers, &Shown(None), ConnId::from_u64(1));
         let out = String::from_utf8(out).unwrap();
         assert!(out.starts_with("HTTP/1.1 101 "), "{out}");
         assert!(out.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{out}");

@@ -18,6 +18,7 @@
 
 mod answer;
 mod app;
+mod compress;
 mod config;
 mod deadline;
 mod engine;
@@ -40,7 +41,7 @@ mod websocket;
 pub use answer::{Accept, Answer, Reject};
 pub use app::{App, Server, ServerHandle};
 pub use bytes::Bytes;
-pub use config::{Limits, RouteOptions, SlowConsumer};
+pub use config::{Compression, Limits, RouteOptions, SlowConsumer};
 pub use handler::{Handler, Message, UpgradeRequest};
 pub use ipnet::IpNet;
 pub use later::Later;

@@ -77,6 +77,7 @@ impl<H: Handler> Route for Typed<H> {
             pubsub: ctx.pubsub,
             shared: ctx.shared,
             counts: ctx.counts,
+            zip: ctx.zip,
         };
         match event {
             Event::Open => self.0.on_open(&mut ws),

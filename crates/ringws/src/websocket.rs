@@ -6,7 +6,7 @@ use ringws_proto::{CloseCode, ClosePayload, OpCode, Role, Session};
 use ringws_uring::{Chunk, ConnId, Io};
 use std::any::Any;
 
-use crate::config::SlowConsumer;
+use crate::compress::Zip;
 use crate::deadline::Stamp;
 use crate::mailbox::EngineMsg;
 use crate::metrics::RouteCounts;
@@ -44,7 +44,8 @@ pub(crate) struct Control {
     pub(crate) backpressured: bool,
     /// A trusted proxy's PROXY protocol header is still to come, before the request.
     pub(crate) proxy_header_due: bool,
-    pub(crate) slow_consumer: SlowConsumer,
+    /// permessage-deflate was negotiated (shared mode: no context takeover either way).
+    pub(crate) deflate: bool,
     pub(crate) last_seen: Stamp,
     /// The connection's pending timer-wheel entry ([`crate::deadline`]).
     pub(crate) timer: Option<Stamp>,
@@ -73,7 +74,7 @@ impl Control {
             ping_outstanding: false,
             backpressured: false,
             proxy_header_due: false,
-            slow_consumer: SlowConsumer::Drop,
+            deflate: false,
             last_seen: now,
             timer: None,
             max_backpressure: u32::try_from(max_backpressure).unwrap_or(u32::MAX),
@@ -154,6 +155,32 @@ pub(crate) fn send_frame(
         return SendStatus::Dropped;
     }
     match queue_frame(io, id, opcode, payload, shared) {
+        None => SendStatus::Dropped,
+        Some(buffered) if buffered > ctl.max_backpressure() => {
+            ctl.backpressured = true;
+            SendStatus::Backpressure
+        }
+        Some(_) => SendStatus::Sent,
+    }
+}
+
+/// Sends a data frame already encoded whole (a compressed one), with `send_frame`'s checks;
+/// `payload_len` is the message's size before compression (for the session's rules).
+pub(crate) fn send_encoded(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    opcode: OpCode,
+    frame: Bytes,
+) -> SendStatus {
+    if ctl.session.check_send(opcode, frame.len()).is_err() {
+        return SendStatus::Dropped;
+    }
+    if io.buffered(id) > ctl.max_backpressure() {
+        ctl.backpressured = true;
+        return SendStatus::Dropped;
+    }
+    match io.send(id, Chunk::Shared(frame)) {
         None => SendStatus::Dropped,
         Some(buffered) if buffered > ctl.max_backpressure() => {
             ctl.backpressured = true;
@@ -255,6 +282,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) shared: &'a Shared,
     /// The route's traffic counters.
     pub(crate) counts: &'a RouteCounts,
+    /// The worker's compressor (permessage-deflate).
+    pub(crate) zip: &'a mut Zip,
 }
 
 /// One connection, as callbacks see it: send, close, and the typed data.
@@ -266,6 +295,7 @@ pub struct WebSocket<'a, D> {
     pub(crate) pubsub: &'a mut PubSub,
     pub(crate) shared: &'a Shared,
     pub(crate) counts: &'a RouteCounts,
+    pub(crate) zip: &'a mut Zip,
 }
 
 impl<D> std::fmt::Debug for WebSocket<'_, D> {
@@ -310,7 +340,12 @@ impl<D> WebSocket<'_, D> {
             self.ctl.backpressured = true;
             return SendStatus::Dropped;
         }
-        let status = send_frame(&mut self.io, self.id, self.ctl, opcode, payload, shared);
+        let bytes = shared.as_deref().unwrap_or(payload);
+        let packed = if self.ctl.deflate { self.zip.frame(opcode, bytes) } else { None };
+        let status = match packed {
+            Some(frame) => send_encoded(&mut self.io, self.id, self.ctl, opcode, frame),
+            None => send_frame(&mut self.io, self.id, self.ctl, opcode, payload, shared),
+        };
         if status != SendStatus::Dropped {
             self.counts.sent.add(1);
             self.counts.sent_bytes.add(len as u64);

@@ -19,6 +19,8 @@ use tungstenite::stream::MaybeTlsStream;
 mod api;
 #[path = "ringws/budget.rs"]
 mod budget;
+#[path = "ringws/deflate.rs"]
+mod deflate;
 #[path = "ringws/examples.rs"]
 mod examples;
 #[path = "ringws/faults.rs"]

@@ -87,6 +87,12 @@ impl FrameDecoder {
         self
     }
 
+    /// Changes the allowed RSV bits for the frames that start from now (a decoder reused by a
+    /// connection that negotiated otherwise).
+    pub fn set_allowed_rsv(&mut self, rsv: u8) {
+        self.allowed_rsv = rsv;
+    }
+
     /// Whether the decoder sits between frames with no partial header: nothing is pending.
     pub fn is_idle(&self) -> bool {
         self.current.is_none() && self.header_len == 0

@@ -8,7 +8,7 @@
 
 use crate::close::CloseFrame;
 use crate::error::{Error, Result};
-use crate::frame::{FramePart, OpCode};
+use crate::frame::{FramePart, OpCode, RSV1};
 use crate::utf8::Utf8Validator;
 
 /// A complete message (or control frame), borrowed from the input or from the assembler.
@@ -24,6 +24,14 @@ pub enum Message<'a> {
     Pong(&'a [u8]),
     /// A close frame: `None` when it carried no status code.
     Close(Option<CloseFrame<'a>>),
+    /// A message compressed with permessage-deflate (RSV1 on its first frame), still
+    /// compressed: the caller inflates it, then checks text as UTF-8.
+    Compressed {
+        /// Whether it is a text message.
+        text: bool,
+        /// The compressed payload, every frame's in order (the trailer not included).
+        payload: &'a [u8],
+    },
 }
 
 /// The default largest message: 16 MiB (see `docs/protocol.md`).
@@ -50,6 +58,8 @@ pub struct MessageAssembler {
 #[derive(Debug, Clone, Copy)]
 struct OpenMessage {
     text: bool,
+    /// RSV1 on its first frame: permessage-deflate (text is checked after inflating).
+    compressed: bool,
     /// Bytes announced so far by the headers of this message's frames.
     announced: u64,
     /// Whether the frame carrying the message's final bytes (FIN) has started.
@@ -95,6 +105,11 @@ impl MessageAssembler {
         self.open.map_or(0, |o| o.announced)
     }
 
+    /// The largest message.
+    pub fn max_message_size(&self) -> u64 {
+        self.max_message_size
+    }
+
     /// Drops the data message in progress and its buffer (the connection is being failed and
     /// its remaining data frames are not kept). A control frame split across inputs stays.
     pub fn discard(&mut self) {
@@ -128,6 +143,10 @@ impl MessageAssembler {
         self.release();
         let opcode = part.header.opcode;
         if opcode.is_control() {
+            // RSV1 is allowed (permessage-deflate) only on a data message's first frame.
+            if part.header.rsv & RSV1 != 0 {
+                return Err(Error::ReservedBits);
+            }
             return self.push_control(part);
         }
         if part.is_first {
@@ -142,6 +161,9 @@ impl MessageAssembler {
             // The common case: one frame, one buffer. Hand out the caller's bytes.
             self.open = None;
             let payload: &'a [u8] = part.payload;
+            if open.compressed {
+                return Ok(Some(Message::Compressed { text: open.text, payload }));
+            }
             return if open.text {
                 let text = simdutf8::basic::from_utf8(payload).map_err(|_| Error::InvalidUtf8)?;
                 Ok(Some(Message::Text(text)))
@@ -149,7 +171,7 @@ impl MessageAssembler {
                 Ok(Some(Message::Binary(payload)))
             };
         }
-        if open.text {
+        if open.text && !open.compressed {
             self.utf8.feed(part.payload)?;
         }
         self.data.extend_from_slice(part.payload);
@@ -158,6 +180,9 @@ impl MessageAssembler {
         }
         self.open = None;
         self.delivered = true;
+        if open.compressed {
+            return Ok(Some(Message::Compressed { text: open.text, payload: &self.data }));
+        }
         if open.text {
             self.utf8.finish()?;
             // Validated piece by piece above; this pass (simdutf8, many GB/s) produces the &str
@@ -181,14 +206,17 @@ impl MessageAssembler {
         if announced > self.max_message_size {
             return Err(Error::MessageTooLarge { len: announced, limit: self.max_message_size });
         }
-        let text = match self.open {
-            Some(open) => open.text,
+        let rsv1 = header.rsv & RSV1 != 0;
+        let (text, compressed) = match self.open {
+            // RSV1 marks a message, on its first frame only (RFC 7692 §6.1).
+            Some(_) if rsv1 => return Err(Error::ReservedBits),
+            Some(open) => (open.text, open.compressed),
             None => {
                 self.utf8.reset();
-                header.opcode == OpCode::Text
+                (header.opcode == OpCode::Text, rsv1)
             }
         };
-        self.open = Some(OpenMessage { text, announced, fin: header.fin });
+        self.open = Some(OpenMessage { text, compressed, announced, fin: header.fin });
         Ok(())
     }
 

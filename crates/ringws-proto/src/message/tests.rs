@@ -12,6 +12,7 @@ enum Got {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
+    Compressed(bool, Vec<u8>),
 }
 
 impl From<Message<'_>> for Got {
@@ -22,6 +23,7 @@ impl From<Message<'_>> for Got {
             Message::Ping(b) => Got::Ping(b.to_vec()),
             Message::Pong(b) => Got::Pong(b.to_vec()),
             Message::Close(c) => Got::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
+            Message::Compressed { text, payload } => Got::Compressed(text, payload.to_vec()),
         }
     }
 }

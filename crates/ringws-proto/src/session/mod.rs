@@ -22,8 +22,9 @@
 //! application may send through the same session meanwhile.
 
 use crate::close::{CloseAction, CloseFrame, CloseHandshake, CloseState};
+use crate::deflate::Inflater;
 use crate::error::Error;
-use crate::frame::{FrameDecoder, OpCode};
+use crate::frame::{FrameDecoder, OpCode, RSV1};
 use crate::message::{Message, MessageAssembler};
 use crate::{CloseCode, Role};
 
@@ -124,12 +125,19 @@ pub enum SendError {
 pub struct Codec {
     decoder: FrameDecoder,
     assembler: MessageAssembler,
+    /// For permessage-deflate: the inflater (the worker's, lent for a read, or the
+    /// connection's own with context takeover); made on first use if none was lent.
+    inflater: Option<Box<Inflater>>,
 }
 
 impl Codec {
     /// A codec for `role` with the default limits.
     pub fn new(role: Role) -> Self {
-        Self { decoder: FrameDecoder::new(role), assembler: MessageAssembler::new() }
+        Self {
+            decoder: FrameDecoder::new(role),
+            assembler: MessageAssembler::new(),
+            inflater: None,
+        }
     }
 
     /// Sets the largest frame (bytes in one frame's payload).
@@ -148,6 +156,23 @@ impl Codec {
     /// to a connection with its own limit).
     pub fn set_max_message_size(&mut self, limit: u64) {
         self.assembler.set_max_message_size(limit);
+    }
+
+    /// Accepts compressed messages (RSV1) for what starts from now: permessage-deflate was
+    /// negotiated on the connection this codec reads for.
+    pub fn set_deflate(&mut self, on: bool) {
+        self.decoder.set_allowed_rsv(if on { RSV1 } else { 0 });
+    }
+
+    /// Lends the codec an inflater for compressed messages (the worker's shared one, or the
+    /// connection's own); take it back with [`Codec::take_inflater`].
+    pub fn lend_inflater(&mut self, inflater: Box<Inflater>) {
+        self.inflater = Some(inflater);
+    }
+
+    /// The inflater lent or made, taken back.
+    pub fn take_inflater(&mut self) -> Option<Box<Inflater>> {
+        self.inflater.take()
     }
 
     /// The size announced so far for the data message in progress (0 when none is): what this
@@ -225,7 +250,8 @@ impl Session {
             return Read::NeedMore;
         }
         let len = input.len();
-        let (part, used) = match codec.decoder.decode(input) {
+        let Codec { decoder, assembler, inflater } = codec;
+        let (part, used) = match decoder.decode(input) {
             Ok(Some(x)) => x,
             Ok(None) => return Read::NeedMore,
             Err(error) => {
@@ -237,7 +263,11 @@ impl Session {
             // Failed already: data is not kept (nor its memory), only the peer's close matters.
             return Read::Took(used, None);
         }
-        let action = match codec.assembler.push(part) {
+        let limit = assembler.max_message_size();
+        let action = match assembler.push(part) {
+            Ok(Some(Message::Compressed { text, payload })) => {
+                self.inflate(inflater, text, payload, limit)
+            }
             Ok(Some(message)) => self.receive(message),
             Ok(None) => None,
             Err(error) if !self.failed => Some(self.fail(error)),
@@ -245,6 +275,31 @@ impl Session {
             Err(_) => None,
         };
         Read::Took(used, action)
+    }
+
+    /// A compressed message: inflated (bounded by the message limit), then text checked.
+    fn inflate<'a>(
+        &mut self,
+        inflater: &'a mut Option<Box<Inflater>>,
+        text: bool,
+        payload: &[u8],
+        limit: u64,
+    ) -> Option<Action<'a>> {
+        if !self.is_open() {
+            return None; // discarded after our close, as any data
+        }
+        let inflater = inflater.get_or_insert_with(|| Box::new(Inflater::new(false)));
+        let bytes = match inflater.inflate_message(&[payload], limit) {
+            Ok(bytes) => bytes,
+            Err(error) => return Some(self.fail(error)),
+        };
+        if !text {
+            return Some(Action::Binary(bytes));
+        }
+        match simdutf8::basic::from_utf8(bytes) {
+            Ok(t) => Some(Action::Text(t)),
+            Err(_) => Some(self.fail(Error::InvalidUtf8)),
+        }
     }
 
     fn receive<'a>(&mut self, message: Message<'a>) -> Option<Action<'a>> {

@@ -237,3 +237,104 @@ proptest! {
         prop_assert_eq!(drive(&mut s, &mut c, &input, &cuts), whole);
     }
 }
+
+/// A client frame with RSV1 (a compressed message's first frame) when `rsv1`.
+fn client_frame_rsv(fin: bool, rsv1: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = client_frame(fin, opcode, payload);
+    if rsv1 {
+        bytes[0] |= crate::frame::RSV1;
+    }
+    bytes
+}
+
+fn compressed(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::deflate::Deflater::new(6, 15, false).deflate(payload, &mut out);
+    out
+}
+
+fn deflating_server() -> (Session, Codec) {
+    let mut codec = Codec::new(Role::Server).with_max_message_size(1 << 20);
+    codec.set_deflate(true);
+    (Session::new(Role::Server), codec)
+}
+
+#[test]
+fn compressed_messages_whole_and_fragmented() {
+    let (mut s, mut c) = deflating_server();
+    let text = "compressed text, ".repeat(50);
+    let wire = compressed(text.as_bytes());
+    let mut input = client_frame_rsv(true, true, OpCode::Text, &wire);
+    let (a, b) = wire.split_at(wire.len() / 2);
+    input.extend(client_frame_rsv(false, true, OpCode::Binary, a));
+    input.extend(client_frame(true, OpCode::Ping, b"in between"));
+    input.extend(client_frame_rsv(true, false, OpCode::Continuation, b));
+    input.extend(client_frame(true, OpCode::Text, b"plain"));
+    let seen = drive(&mut s, &mut c, &input, &[]);
+    assert_eq!(
+        seen,
+        [
+            Seen::Text(text.clone()),
+            Seen::Ping(b"in between".to_vec()),
+            Seen::Binary(text.clone().into_bytes()),
+            Seen::Text("plain".into())
+        ]
+    );
+}
+
+#[test]
+fn rsv1_where_it_does_not_belong_is_1002() {
+    let cases = [
+        // On a continuation frame.
+        [
+            client_frame_rsv(false, true, OpCode::Text, &compressed(b"a")),
+            client_frame_rsv(true, true, OpCode::Continuation, b""),
+        ]
+        .concat(),
+        // On a control frame.
+        client_frame_rsv(true, true, OpCode::Ping, b""),
+    ];
+    for input in cases {
+        let (mut s, mut c) = deflating_server();
+        let seen = drive(&mut s, &mut c, &input, &[]);
+        assert!(matches!(seen.last(), Some(Seen::Fail { code: 1002, .. })), "{seen:?}");
+    }
+    // Without permessage-deflate negotiated, RSV1 is a framing error.
+    let (mut s, mut c) = server();
+    let seen = drive(&mut s, &mut c, &client_frame_rsv(true, true, OpCode::Text, b"x"), &[]);
+    assert!(matches!(seen.last(), Some(Seen::Fail { code: 1002, .. })), "{seen:?}");
+}
+
+#[test]
+fn inflated_text_is_checked_and_bounded() {
+    let (mut s, mut c) = deflating_server();
+    let bad = client_frame_rsv(true, true, OpCode::Text, &compressed(&[0xc3, 0x28]));
+    let seen = drive(&mut s, &mut c, &bad, &[]);
+    assert!(matches!(seen.last(), Some(Seen::Fail { code: 1007, .. })), "{seen:?}");
+    // 2 MiB of zeros, a few KB on the wire, against a 1 MiB limit: 1009 while inflating.
+    let (mut s, mut c) = deflating_server();
+    let big = client_frame_rsv(true, true, OpCode::Binary, &compressed(&vec![0; 2 << 20]));
+    assert!(big.len() < 10_000);
+    let seen = drive(&mut s, &mut c, &big, &[]);
+    assert!(matches!(seen.last(), Some(Seen::Fail { code: 1009, .. })), "{seen:?}");
+}
+
+proptest! {
+    /// Compressed messages too: however the bytes are cut, the same actions.
+    #[test]
+    fn compressed_any_split_gives_the_same_actions(
+        cuts in proptest::collection::vec(0usize..400, 0..6),
+        text in "[a-z€ ]{0,300}",
+    ) {
+        let wire = compressed(text.as_bytes());
+        let (a, b) = wire.split_at(wire.len() / 2);
+        let mut input = client_frame_rsv(false, true, OpCode::Text, a);
+        input.extend(client_frame(true, OpCode::Pong, b""));
+        input.extend(client_frame_rsv(true, false, OpCode::Continuation, b));
+        let (mut s, mut c) = deflating_server();
+        let whole = drive(&mut s, &mut c, &input, &[]);
+        prop_assert_eq!(&whole, &vec![Seen::Pong(vec![]), Seen::Text(text.clone())]);
+        let (mut s, mut c) = deflating_server();
+        prop_assert_eq!(drive(&mut s, &mut c, &input, &cuts), whole);
+    }
+}

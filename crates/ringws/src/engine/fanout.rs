@@ -26,8 +26,11 @@ impl Engine {
     }
 
     /// Queues one publish for every local subscriber: a reference to the same frame each.
+    /// A compressing subscriber gets the frame compressed once per publish and worker (made
+    /// when the first one is met; the plain frame when compressing does not shrink it).
     pub(super) fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
         let mut slow = std::mem::take(&mut self.slow);
+        let mut packed: Option<Option<bytes::Bytes>> = None;
         for id in self.pubsub.subscribers(&publish.topic) {
             if Some(id) == publish.skip {
                 continue;
@@ -46,7 +49,12 @@ impl Engine {
                 slow.push((id, publish.frame.len()));
                 continue;
             }
-            if io.send(id, Chunk::Shared(publish.frame.clone())).is_some() {
+            let frame = match ctl.deflate {
+                true => packed.get_or_insert_with(|| self.zip.recompress(&publish.frame)),
+                false => &None,
+            };
+            let frame = frame.as_ref().unwrap_or(&publish.frame).clone();
+            if io.send(id, Chunk::Shared(frame)).is_some() {
                 self.metrics.deliveries.add(1);
             }
         }
@@ -60,7 +68,8 @@ impl Engine {
     pub(super) fn slow_consumer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, bytes: usize) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Open { route, .. } = conn.phase else { return };
-        match conn.ctl.slow_consumer {
+        // The route's policy (not kept per connection: an idle connection's state stays small).
+        match self.shared.route_options[route].slow_consumer {
             SlowConsumer::Drop => self.event(io, id, route, Event::Dropped(bytes)),
             SlowConsumer::Close => {
                 self.metrics.slow_closed.add(1);

@@ -38,7 +38,7 @@ use crate::route::{Event, Route, deliver};
 use crate::shared::Shared;
 use crate::table::ConnTable;
 use crate::websocket::{
-    Closed, Control, Ctx, close_with_deadline, queue_close, send_close, send_frame,
+    Closed, Control, Ctx, close_with_deadline, queue_close, send_close, send_encoded, send_frame,
     set_close_deadline,
 };
 
@@ -64,6 +64,8 @@ enum Phase {
 struct Deferred {
     route: usize,
     key: handshake::AcceptKey,
+    /// The permessage-deflate answer, when the route compresses and the client offered it.
+    deflate: Option<String>,
     /// Bytes that came after the request head (frames sent before the 101).
     rest: Vec<u8>,
     state: Arc<crate::later::LaterState>,
@@ -99,6 +101,8 @@ pub(crate) struct Engine {
     log: LogLimiter,
     /// This worker's figures (written here only).
     metrics: Arc<WorkerMetrics>,
+    /// The worker's compressor and inflater (permessage-deflate, shared mode).
+    zip: crate::compress::Zip,
 }
 
 impl Engine {
@@ -106,6 +110,7 @@ impl Engine {
     pub(crate) fn new(shared: Arc<Shared>, routes: Vec<Box<dyn Route>>, worker: usize) -> Self {
         let metrics = shared.metrics.workers[worker].clone();
         Self {
+            zip: crate::compress::Zip::default(),
             metrics,
             shared,
             routes,
@@ -152,6 +157,7 @@ impl Engine {
             pubsub: &mut self.pubsub,
             shared: &self.shared,
             counts: &self.metrics.routes[route],
+            zip: &mut self.zip,
         };
         if deliver(self.routes[route].as_mut(), ctx, event).is_err() {
             self.fail_panicked(io, id);
@@ -174,6 +180,7 @@ impl Engine {
             pubsub: &mut self.pubsub,
             shared: &self.shared,
             counts: &metrics.routes[route],
+            zip: &mut self.zip,
         });
         if catch_unwind(AssertUnwindSafe(|| (job.0)(ctx))).is_err() {
             self.fail_panicked(io, id);
@@ -206,6 +213,12 @@ impl Engine {
                 lent
             }
         };
+        lent.codec.set_deflate(conn.ctl.deflate);
+        if conn.ctl.deflate
+            && let Some(inflater) = self.zip.inflater.take()
+        {
+            lent.codec.lend_inflater(inflater);
+        }
         let codec = &mut lent.codec;
         let ctl = &mut conn.ctl;
         let mut pos = 0;
@@ -273,11 +286,16 @@ impl Engine {
                 pubsub: &mut self.pubsub,
                 shared: &self.shared,
                 counts,
+                zip: &mut self.zip,
             };
             if deliver(handler.as_mut(), ctx, event).is_err() {
                 panicked = true;
                 break;
             }
+        }
+        if let Some(mut inflater) = lent.codec.take_inflater() {
+            inflater.release(64 << 10);
+            self.zip.inflater = Some(inflater);
         }
         self.settle(io, id, &mut lent);
         if lent.codec.release() {
@@ -384,7 +402,12 @@ impl ringws_uring::Handler for Engine {
                 let refused = open.is_some() && self.shared.refuses_send(worker, queued, buffered);
                 if let Some(c) = open.filter(|_| !refused) {
                     let len = payload.len() as u64;
-                    let status = send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload));
+                    let packed =
+                        if c.ctl.deflate { self.zip.frame(opcode, &payload) } else { None };
+                    let status = match packed {
+                        Some(frame) => send_encoded(io, conn, &mut c.ctl, opcode, frame),
+                        None => send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload)),
+                    };
                     if let (Phase::Open { route, .. }, false) =
                         (&c.phase, status == crate::SendStatus::Dropped)
                     {

@@ -3,8 +3,10 @@
 
 use super::*;
 use crate::answer::Reject;
+use crate::config::Compression;
 use crate::http::{bad_request, refusal, switching};
 use crate::proxy::{ProxyLine, parse_proxy_header};
+use ringws_proto::deflate::{self, DeflateMode};
 
 impl Engine {
     pub(super) fn handshake(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId) {
@@ -158,6 +160,11 @@ impl Engine {
                 Some(Err(Reject::new(500, "internal error")))
             });
         let key = *upgrade.accept_key();
+        let deflate = match shared.route_options[route].compression {
+            Compression::Off => None,
+            Compression::Shared => deflate::negotiate(upgrade.extensions(), DeflateMode::Shared),
+        }
+        .map(|agreed| agreed.response);
         let Some(answer) = answer else {
             // Kept by the application, or dropped at once (then nobody will answer: 500 now).
             if Arc::strong_count(&state) == 1 {
@@ -165,12 +172,13 @@ impl Engine {
             }
             state.deferred.store(true, Ordering::Release);
             if let Some(conn) = self.conns.get_mut(id) {
-                conn.phase = Phase::Deferred(Box::new(Deferred { route, key, rest, state }));
+                let deferred = Deferred { route, key, deflate, rest, state };
+                conn.phase = Phase::Deferred(Box::new(deferred));
             }
             return Ok(None);
         };
         let accept = answer.map_err(|r| refusal(&r, &peer, id))?;
-        self.accept(io, id, route, &key, accept);
+        self.accept(io, id, route, &key, deflate.as_deref(), accept);
         Ok(Some((route, rest)))
     }
 
@@ -181,12 +189,13 @@ impl Engine {
         id: ConnId,
         route: usize,
         key: &handshake::AcceptKey,
+        deflate: Option<&str>,
         accept: Accept<Box<dyn Any>>,
     ) {
         let peer = self.peer_of(id);
         let shared = &self.shared;
         let Accept { data, protocol, headers } = accept;
-        let out = switching(key, protocol.as_deref(), &headers, &peer, id);
+        let out = switching(key, protocol.as_deref(), deflate, &headers, &peer, id);
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
         let now = shared.clock.now(io);
@@ -196,7 +205,7 @@ impl Engine {
             let options = shared.route_options[route];
             let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
             conn.ctl.set_max_backpressure(limit);
-            conn.ctl.slow_consumer = options.slow_consumer;
+            conn.ctl.deflate = deflate.is_some();
         }
     }
 
@@ -210,14 +219,15 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Deferred(_) = conn.phase else { return };
         let Phase::Deferred(d) = std::mem::replace(&mut conn.phase, Phase::Done) else { return };
-        let Deferred { route, key, rest, .. } = *d;
+        let Deferred { route, key, deflate, rest, .. } = *d;
         let status =
             if answer.0.is_ok() { 101 } else { answer.0.as_ref().err().map_or(0, |r| r.status) };
         self.access(io, id, "(deferred)", status);
         match answer.0 {
             Ok(Accept { data, protocol, headers }) => {
                 let data: Box<dyn Any> = data;
-                self.accept(io, id, route, &key, Accept { data, protocol, headers });
+                let accept = Accept { data, protocol, headers };
+                self.accept(io, id, route, &key, deflate.as_deref(), accept);
                 self.open(io, id, route, rest);
             }
             Err(reject) => {
