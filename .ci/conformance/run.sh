@@ -15,7 +15,13 @@ start_server "$port" target/conformance-server.log --max-message-size 16MiB --ma
 server=$SERVER_PID
 trap 'kill $server 2>/dev/null || true' EXIT
 status=0
-bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" | tail -n 20 || status=$?
+# Every case of 1-10, and of 12-13 (permessage-deflate) the first five of each of the 12 groups:
+# the Python 2 runner takes about 30 minutes for all 216 compression cases (their messages grow to
+# 128 KiB x 1000, compressed and inflated in Python), too long for CI. The full run's results are
+# all in expected-results.json (`CONFORMANCE_CASES='*' .ci/conformance/run.sh --write`).
+cases=${CONFORMANCE_CASES:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*.1,12.*.2,12.*.3,12.*.4,12.*.5,13.*.1,13.*.2,13.*.3,13.*.4,13.*.5}
+export CONFORMANCE_CASES=$cases
+bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" --cases "$cases" | tail -n 20 || status=$?
 # A failed case shows as a difference below; exit 2 means the suite itself could not run.
 if [ "$status" -eq 2 ]; then
   echo "conformance: the suite could not run (see above)"

@@ -3,8 +3,9 @@
 //! decode what comes back. A scenario sees opens, messages, closes and timers.
 
 use bytes::Bytes;
-use ringws_proto::frame::write_frame;
-use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_response};
+use ringws_proto::deflate::{Deflater, Inflater};
+use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, RSV1, write_frame};
+use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_extensions, parse_response};
 use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role, Session};
 use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
 use rustc_hash::FxHashMap as HashMap;
@@ -80,7 +81,12 @@ pub(crate) struct Shared {
     pub(crate) start: Instant,
     pub(crate) progress: Progress,
     pub(crate) results: Mutex<Vec<Stats>>,
+    /// Offer and use permessage-deflate (`--deflate`).
+    pub(crate) deflate: bool,
 }
+
+/// The offer `--deflate` makes: each message on its own both ways, as the server's shared mode.
+const DEFLATE_OFFER: &str = "permessage-deflate; client_no_context_takeover";
 
 /// What a scenario may do.
 pub(crate) struct Ctx<'a, 'io> {
@@ -90,6 +96,8 @@ pub(crate) struct Ctx<'a, 'io> {
     dial_queue: &'a mut std::collections::VecDeque<u64>,
     dialed: &'a HashMap<u64, u64>,
     closing: &'a mut Vec<ConnId>,
+    /// The thread's compressor (`--deflate`).
+    deflater: &'a mut Deflater,
 }
 
 impl Ctx<'_, '_> {
@@ -120,7 +128,12 @@ impl Ctx<'_, '_> {
 
     /// Sends one masked data frame.
     pub(crate) fn send(&mut self, conn: ConnId, opcode: OpCode, payload: &[u8]) -> bool {
-        send_masked(self.io, self.mask_seed, conn, opcode, payload)
+        if !self.shared.deflate {
+            return send_masked(self.io, self.mask_seed, conn, opcode, payload);
+        }
+        let mut packed = Vec::with_capacity(payload.len() / 2 + 16);
+        self.deflater.deflate(payload, &mut packed);
+        send_compressed(self.io, self.mask_seed, conn, opcode, &packed)
     }
 
     /// Starts the closing handshake (1000). The server answers and closes TCP first, as RFC
@@ -153,6 +166,32 @@ fn send_masked(
     io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
 }
 
+/// Sends one compressed message: RSV1 on a masked frame.
+fn send_compressed(
+    io: &mut Io<'_, ()>,
+    seed: &mut u32,
+    conn: ConnId,
+    opcode: OpCode,
+    packed: &[u8],
+) -> bool {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 17;
+    *seed ^= *seed << 5;
+    let key = seed.to_ne_bytes();
+    let header = FrameHeader {
+        rsv: RSV1,
+        masking_key: Some(key),
+        ..FrameHeader::new(opcode, packed.len() as u64)
+    };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    let mut frame = Vec::with_capacity(n + packed.len());
+    frame.extend_from_slice(&head[..n]);
+    frame.extend_from_slice(packed);
+    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
+    io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
+}
+
 /// The driver handler of one load-generator thread.
 pub(crate) struct LoadWorker<S: Scenario> {
     scenario: S,
@@ -169,6 +208,9 @@ pub(crate) struct LoadWorker<S: Scenario> {
     closing: Vec<ConnId>,
     /// Closing connections and when to stop waiting for the server's end of TCP, oldest first.
     close_deadlines: std::collections::VecDeque<(std::time::Instant, ConnId)>,
+    /// `--deflate`: the thread's compressor, and its inflater, lent to a codec for a read.
+    deflater: Deflater,
+    inflater: Option<Box<Inflater>>,
 }
 
 /// Starts a TCP connect for `tag` from the source address its tag picks.
@@ -199,6 +241,9 @@ impl<S: Scenario> LoadWorker<S> {
             dialed: HashMap::default(),
             closing: Vec::new(),
             close_deadlines: Default::default(),
+            // Level 1: the generator's own CPU is part of what a run reports.
+            deflater: Deflater::new(1, 15, false),
+            inflater: Some(Box::new(Inflater::new(false))),
         }
     }
 
@@ -214,6 +259,7 @@ impl<S: Scenario> LoadWorker<S> {
             dial_queue: &mut self.dial_queue,
             dialed: &self.dialed,
             closing: &mut self.closing,
+            deflater: &mut self.deflater,
         };
         let result = f(&mut self.scenario, &mut ctx);
         for id in std::mem::take(&mut self.closing) {
@@ -329,7 +375,10 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&tag.to_le_bytes());
         nonce[8..].copy_from_slice(&(self.worker as u64).to_le_bytes());
-        let request = ClientRequest::new(&target.host, &target.path, nonce);
+        let mut request = ClientRequest::new(&target.host, &target.path, nonce);
+        if self.shared.deflate {
+            request.extensions = Some(DEFLATE_OFFER);
+        }
         let mut bytes = Vec::with_capacity(256);
         let accept = request.write(&mut bytes);
         io.send_bytes(conn, Bytes::from(bytes));
@@ -345,15 +394,28 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         if let State::Handshake { accept, buf } = &mut conn.state {
             buf.extend_from_slice(data);
             let target = &self.shared.target;
-            // What was offered (no subprotocol, no extension), to check the answer against.
-            let offered = ClientRequest::new(&target.host, &target.path, [0; 16]);
+            // What was offered (no subprotocol; the extension with --deflate), to check the
+            // answer against.
+            let mut offered = ClientRequest::new(&target.host, &target.path, [0; 16]);
+            if self.shared.deflate {
+                offered.extensions = Some(DEFLATE_OFFER);
+            }
             match parse_response(buf, &offered, accept) {
                 Ok(None) => return,
+                Ok(Some(response))
+                    if self.shared.deflate && !deflate_accepted(response.extensions) =>
+                {
+                    // Sending compressed frames to it would be a protocol error.
+                    self.shared.progress.error();
+                    io.abort(id);
+                    return;
+                }
                 Ok(Some(response)) => {
                     rest = Some(buf[response.len..].to_vec());
-                    let codec = Codec::new(Role::Client)
+                    let mut codec = Codec::new(Role::Client)
                         .with_max_frame_size(u64::MAX >> 1)
                         .with_max_message_size(1 << 30);
+                    codec.set_deflate(self.shared.deflate);
                     let session = Session::new(Role::Client);
                     conn.state = State::Open { session, codec: Box::new(codec) };
                     self.shared.progress.opened();
@@ -423,6 +485,9 @@ impl<S: Scenario> LoadWorker<S> {
         else {
             return;
         };
+        if let Some(inflater) = self.inflater.take().filter(|_| self.shared.deflate) {
+            codec.lend_inflater(inflater);
+        }
         let mut pos = 0;
         let mut broken = false;
         while let Read::Took(used, action) = session.read(&mut codec, &mut bytes[pos..]) {
@@ -453,6 +518,9 @@ impl<S: Scenario> LoadWorker<S> {
                 }
             }
         }
+        if let Some(inflater) = codec.take_inflater() {
+            self.inflater = Some(inflater);
+        }
         if broken {
             self.shared.progress.error();
             io.abort(id);
@@ -463,6 +531,19 @@ impl<S: Scenario> LoadWorker<S> {
                 self.start_close(io, id);
             }
         }
+    }
+}
+
+/// Whether the server's answer accepted permessage-deflate as offered.
+fn deflate_accepted(extensions: Option<&str>) -> bool {
+    let Some(answer) = extensions else { return false };
+    let (Ok(offer), Ok(answer)) = (parse_extensions(DEFLATE_OFFER), parse_extensions(answer))
+    else {
+        return false;
+    };
+    match (offer.first(), answer.first()) {
+        (Some(o), Some(a)) => ringws_proto::deflate::accept_response(o, a).is_ok(),
+        _ => false,
     }
 }
 

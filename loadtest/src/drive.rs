@@ -63,6 +63,7 @@ where
         start: Instant::now(),
         progress: Progress::default(),
         results: Mutex::new(Vec::new()),
+        deflate: common.deflate,
     });
     // Many small buffers by default: subscribers receive small messages all at once, and a
     // receive finding the buffer ring empty has to be re-armed. An echo of large messages gets

@@ -163,6 +163,10 @@ struct Common {
     /// the rest did not.
     #[arg(long, default_value_t = 120.0)]
     connect_timeout: f64,
+    /// Offer permessage-deflate (no context takeover either way), compress what is sent and
+    /// inflate what arrives; a connection the server does not accept it on counts as an error.
+    #[arg(long)]
+    deflate: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,

@@ -38,8 +38,11 @@ impl Echo {
         binary: bool,
         window: Arc<Window>,
     ) -> Self {
-        // Text payloads stay ASCII so the server's UTF-8 check passes; the stamp is hex.
-        let payload = vec![b'x'; size.max(16)];
+        // Text payloads stay ASCII so the server's UTF-8 check passes; the stamp is hex. The
+        // rest is JSON-like text, what compression (--deflate) meets in practice; plain runs
+        // send the same bytes.
+        let record = br#"{"id":4711,"name":"player","x":12.5,"y":-3.25,"hp":100,"team":"red"},"#;
+        let payload = record.iter().cycle().take(size.max(16)).copied().collect();
         let stats = Stats::new();
         Self { tags, inflight: inflight.max(1), payload, binary, window, stats, paced: None }
     }
