@@ -44,8 +44,9 @@ pub(crate) struct Control {
     pub(crate) backpressured: bool,
     /// A trusted proxy's PROXY protocol header is still to come, before the request.
     pub(crate) proxy_header_due: bool,
-    /// permessage-deflate was negotiated (shared mode: no context takeover either way).
-    pub(crate) deflate: bool,
+    /// permessage-deflate: 0 when not negotiated, else the server window agreed (8..=15;
+    /// shared mode, no context takeover either way).
+    pub(crate) deflate: u8,
     pub(crate) last_seen: Stamp,
     /// The connection's pending timer-wheel entry ([`crate::deadline`]).
     pub(crate) timer: Option<Stamp>,
@@ -74,7 +75,7 @@ impl Control {
             ping_outstanding: false,
             backpressured: false,
             proxy_header_due: false,
-            deflate: false,
+            deflate: 0,
             last_seen: now,
             timer: None,
             max_backpressure: u32::try_from(max_backpressure).unwrap_or(u32::MAX),
@@ -341,7 +342,8 @@ impl<D> WebSocket<'_, D> {
             return SendStatus::Dropped;
         }
         let bytes = shared.as_deref().unwrap_or(payload);
-        let packed = if self.ctl.deflate { self.zip.frame(opcode, bytes) } else { None };
+        let window = self.ctl.deflate;
+        let packed = if window > 0 { self.zip.frame(window, opcode, bytes) } else { None };
         let status = match packed {
             Some(frame) => send_encoded(&mut self.io, self.id, self.ctl, opcode, frame),
             None => send_frame(&mut self.io, self.id, self.ctl, opcode, payload, shared),

@@ -30,7 +30,8 @@ impl Engine {
     /// when the first one is met; the plain frame when compressing does not shrink it).
     pub(super) fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
         let mut slow = std::mem::take(&mut self.slow);
-        let mut packed: Option<Option<bytes::Bytes>> = None;
+        // Per server window agreed (9..=15), made when the first subscriber with it is met.
+        let mut packed: [Option<Option<bytes::Bytes>>; 7] = Default::default();
         for id in self.pubsub.subscribers(&publish.topic) {
             if Some(id) == publish.skip {
                 continue;
@@ -49,9 +50,11 @@ impl Engine {
                 slow.push((id, publish.frame.len()));
                 continue;
             }
-            let frame = match ctl.deflate {
-                true => packed.get_or_insert_with(|| self.zip.recompress(&publish.frame)),
-                false => &None,
+            let window = ctl.deflate;
+            let frame = match window {
+                0 => &None,
+                _ => packed[usize::from(window.clamp(9, 15) - 9)]
+                    .get_or_insert_with(|| self.zip.recompress(window, &publish.frame)),
             };
             let frame = frame.as_ref().unwrap_or(&publish.frame).clone();
             if io.send(id, Chunk::Shared(frame)).is_some() {

@@ -65,7 +65,7 @@ struct Deferred {
     route: usize,
     key: handshake::AcceptKey,
     /// The permessage-deflate answer, when the route compresses and the client offered it.
-    deflate: Option<String>,
+    deflate: Option<ringws_proto::deflate::Agreement>,
     /// Bytes that came after the request head (frames sent before the 101).
     rest: Vec<u8>,
     state: Arc<crate::later::LaterState>,
@@ -213,8 +213,8 @@ impl Engine {
                 lent
             }
         };
-        lent.codec.set_deflate(conn.ctl.deflate);
-        if conn.ctl.deflate
+        lent.codec.set_deflate(conn.ctl.deflate > 0);
+        if conn.ctl.deflate > 0
             && let Some(inflater) = self.zip.inflater.take()
         {
             lent.codec.lend_inflater(inflater);
@@ -402,8 +402,11 @@ impl ringws_uring::Handler for Engine {
                 let refused = open.is_some() && self.shared.refuses_send(worker, queued, buffered);
                 if let Some(c) = open.filter(|_| !refused) {
                     let len = payload.len() as u64;
-                    let packed =
-                        if c.ctl.deflate { self.zip.frame(opcode, &payload) } else { None };
+                    let packed = if c.ctl.deflate > 0 {
+                        self.zip.frame(c.ctl.deflate, opcode, &payload)
+                    } else {
+                        None
+                    };
                     let status = match packed {
                         Some(frame) => send_encoded(io, conn, &mut c.ctl, opcode, frame),
                         None => send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload)),

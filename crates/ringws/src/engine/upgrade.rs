@@ -163,8 +163,7 @@ impl Engine {
         let deflate = match shared.route_options[route].compression {
             Compression::Off => None,
             Compression::Shared => deflate::negotiate(upgrade.extensions(), DeflateMode::Shared),
-        }
-        .map(|agreed| agreed.response);
+        };
         let Some(answer) = answer else {
             // Kept by the application, or dropped at once (then nobody will answer: 500 now).
             if Arc::strong_count(&state) == 1 {
@@ -178,7 +177,7 @@ impl Engine {
             return Ok(None);
         };
         let accept = answer.map_err(|r| refusal(&r, &peer, id))?;
-        self.accept(io, id, route, &key, deflate.as_deref(), accept);
+        self.accept(io, id, route, &key, deflate.as_ref(), accept);
         Ok(Some((route, rest)))
     }
 
@@ -189,13 +188,14 @@ impl Engine {
         id: ConnId,
         route: usize,
         key: &handshake::AcceptKey,
-        deflate: Option<&str>,
+        deflate: Option<&deflate::Agreement>,
         accept: Accept<Box<dyn Any>>,
     ) {
         let peer = self.peer_of(id);
         let shared = &self.shared;
         let Accept { data, protocol, headers } = accept;
-        let out = switching(key, protocol.as_deref(), deflate, &headers, &peer, id);
+        let extensions = deflate.map(|d| d.response.as_str());
+        let out = switching(key, protocol.as_deref(), extensions, &headers, &peer, id);
         io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
         let now = shared.clock.now(io);
@@ -205,7 +205,7 @@ impl Engine {
             let options = shared.route_options[route];
             let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
             conn.ctl.set_max_backpressure(limit);
-            conn.ctl.deflate = deflate.is_some();
+            conn.ctl.deflate = deflate.map_or(0, |d| d.params.server_max_window_bits);
         }
     }
 
@@ -227,7 +227,7 @@ impl Engine {
             Ok(Accept { data, protocol, headers }) => {
                 let data: Box<dyn Any> = data;
                 let accept = Accept { data, protocol, headers };
-                self.accept(io, id, route, &key, deflate.as_deref(), accept);
+                self.accept(io, id, route, &key, deflate.as_ref(), accept);
                 self.open(io, id, route, rest);
             }
             Err(reject) => {
