@@ -19,9 +19,14 @@ status=0
 # the Python 2 runner takes about 30 minutes for all 216 compression cases (their messages grow to
 # 128 KiB x 1000, compressed and inflated in Python), too long for CI. The full run's results are
 # all in expected-results.json (`CONFORMANCE_CASES='*' .ci/conformance/run.sh --write`).
-cases=${CONFORMANCE_CASES:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*.1,12.*.2,12.*.3,12.*.4,12.*.5,13.*.1,13.*.2,13.*.3,13.*.4,13.*.5}
-export CONFORMANCE_CASES=$cases
-bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" --cases "$cases" | tail -n 20 || status=$?
+# (The runner's patterns match case ids from the start: `12.*.1` would take 12.1.10-18 too, so
+# the slow ones are excluded by number.)
+slow=$(for g in 12 13; do for n in $(seq 6 18); do printf '%s.*.%s,' "$g" "$n"; done; done)
+cases=${CONFORMANCE_CASES:-*}
+exclude=${CONFORMANCE_EXCLUDE-${slow%,}}
+export CONFORMANCE_CASES=$cases CONFORMANCE_EXCLUDE=$exclude
+bash "$shared/conformance/run.sh" "$port" --path /echo --out "$out" --cases "$cases" \
+  ${exclude:+--exclude "$exclude"} | tail -n 20 || status=$?
 # A failed case shows as a difference below; exit 2 means the suite itself could not run.
 if [ "$status" -eq 2 ]; then
   echo "conformance: the suite could not run (see above)"
