@@ -5,7 +5,8 @@
 //! | --- | --- |
 //! | this one | `Worker`: setup, the loop (`run`: end of turn, wait, reap, dispatch), the mailbox |
 //! | `completions` | what each completion means for its connection: accept, recv, send, close |
-//! | `core` | the rings, connection slots and every operation on them, submitted per turn |
+//! | `core` | the rings, connection slots and every operation on them |
+//! | `turn` | the end of a loop turn (what was batched, submitted; figures published) and the wait |
 //! | `conn` | a slot (`Conn`): its lifecycle (`Life`, pure transitions), its `Outbox`; a ring's table |
 //! | `dial` | outgoing connections (socket, bind, TCP_NODELAY, connect) |
 //! | `facade` | `Io`, what a handler may do |
@@ -21,6 +22,7 @@ mod dial;
 mod facade;
 mod handler;
 mod peer;
+mod turn;
 
 /// What the worker's rooms share: one import line in each of them.
 mod prelude {
