@@ -15,3 +15,12 @@ start_server() {
   echo "the server did not listen on port $port (log: $log)" >&2
   return 1
 }
+
+# python_venv PACKAGE...: the Python stages' venv in the build tree, with these packages; sets VENV.
+python_venv() {
+  VENV=target/interop-venv
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/pip" install -q "$@"
+}

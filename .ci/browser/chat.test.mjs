@@ -1,15 +1,9 @@
 // The chat page in a real browser: two pages of headless Chromium (Debian's package) on the
 // server's `/`; a message sent from one appears in the other. Exits non-zero on failure.
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const url = process.argv[2];
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const fail = async (msg) => { console.error(`browser chat: ${msg}`); await browser.close(); process.exit(1); };
+const { browser, fail } = await launch('chat');
 try {
   const context = await browser.newContext();
   const alice = await context.newPage();

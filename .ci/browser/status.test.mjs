@@ -1,15 +1,9 @@
 // The status page in a real browser: its plots move under a scripted load, and it loads nothing
 // from anywhere but the server. Exits non-zero on failure.
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const base = process.argv[2].replace(/\/$/, '');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const fail = async (msg) => { console.error(`browser status: ${msg}`); await browser.close(); process.exit(1); };
+const { browser, fail } = await launch('status');
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

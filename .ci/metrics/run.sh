@@ -4,12 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port=${METRICS_PORT:-9014}
-venv=target/interop-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install -q 'websockets>=13,<16' 'prometheus_client>=0.20,<1'
 . .ci/lib.sh
+python_venv 'websockets>=13,<16' 'prometheus_client>=0.20,<1'
 start_server "$port" target/metrics-server.log
 trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
-"$venv/bin/python" .ci/metrics/check.py "$port"
+"$VENV/bin/python" .ci/metrics/check.py "$port"

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use ringws_proto::deflate::{Deflater, Inflater};
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, RSV1, write_frame};
+use ringws_proto::frame::{FrameHeader, RSV1, write_frame_with};
 use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_extensions, parse_response};
 use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role, Session};
 use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
@@ -129,11 +129,11 @@ impl Ctx<'_, '_> {
     /// Sends one masked data frame.
     pub(crate) fn send(&mut self, conn: ConnId, opcode: OpCode, payload: &[u8]) -> bool {
         if !self.shared.deflate {
-            return send_masked(self.io, self.mask_seed, conn, opcode, payload);
+            return send_masked(self.io, self.mask_seed, conn, opcode, 0, payload);
         }
         let mut packed = Vec::with_capacity(payload.len() / 2 + 16);
         self.deflater.deflate(payload, &mut packed);
-        send_compressed(self.io, self.mask_seed, conn, opcode, &packed)
+        send_masked(self.io, self.mask_seed, conn, opcode, RSV1, &packed)
     }
 
     /// Starts the closing handshake (1000). The server answers and closes TCP first, as RFC
@@ -150,45 +150,23 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Sends one frame masked with the next key from `seed` (RFC 6455 §5.3).
+/// Sends one frame masked with the next key from `seed` (RFC 6455 §5.3); `rsv`: RSV1 for a
+/// compressed message.
 fn send_masked(
     io: &mut Io<'_, ()>,
     seed: &mut u32,
     conn: ConnId,
     opcode: OpCode,
+    rsv: u8,
     payload: &[u8],
 ) -> bool {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 17;
     *seed ^= *seed << 5;
+    let key = Some(seed.to_ne_bytes());
+    let header = FrameHeader { rsv, masking_key: key, ..FrameHeader::new(opcode, 0) };
     let mut frame = Vec::new();
-    write_frame(&mut frame, opcode, payload, Some(seed.to_ne_bytes()));
-    io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
-}
-
-/// Sends one compressed message: RSV1 on a masked frame.
-fn send_compressed(
-    io: &mut Io<'_, ()>,
-    seed: &mut u32,
-    conn: ConnId,
-    opcode: OpCode,
-    packed: &[u8],
-) -> bool {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 17;
-    *seed ^= *seed << 5;
-    let key = seed.to_ne_bytes();
-    let header = FrameHeader {
-        rsv: RSV1,
-        masking_key: Some(key),
-        ..FrameHeader::new(opcode, packed.len() as u64)
-    };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut frame = Vec::with_capacity(n + packed.len());
-    frame.extend_from_slice(&head[..n]);
-    frame.extend_from_slice(packed);
-    ringws_proto::mask::unmask(&mut frame[n..], key, 0);
+    write_frame_with(&mut frame, &header, payload);
     io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
 }
 
@@ -276,7 +254,7 @@ impl<S: Scenario> LoadWorker<S> {
             return;
         };
         if let Some(close) = session.start_close(CloseCode::NORMAL, "") {
-            send_masked(io, &mut self.mask_seed, id, OpCode::Close, close.as_bytes());
+            send_masked(io, &mut self.mask_seed, id, OpCode::Close, 0, close.as_bytes());
             self.close_sent(io, id);
         }
     }
@@ -502,13 +480,20 @@ impl<S: Scenario> LoadWorker<S> {
                 }
                 Some(Action::Ping(p)) => {
                     Progress::bump(&self.shared.progress.pings);
-                    send_masked(io, &mut self.mask_seed, id, OpCode::Pong, p);
+                    send_masked(io, &mut self.mask_seed, id, OpCode::Pong, 0, p);
                 }
                 Some(Action::Closed { reply, .. }) => {
                     // Answer a close we did not start (echoing its code), then wait for the
                     // server to end TCP.
                     if let Some(reply) = reply {
-                        send_masked(io, &mut self.mask_seed, id, OpCode::Close, reply.as_bytes());
+                        send_masked(
+                            io,
+                            &mut self.mask_seed,
+                            id,
+                            OpCode::Close,
+                            0,
+                            reply.as_bytes(),
+                        );
                     }
                     self.close_sent(io, id);
                 }

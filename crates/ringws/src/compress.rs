@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use ringws_proto::OpCode;
 use ringws_proto::deflate::{Deflater, Inflater};
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, RSV1};
+use ringws_proto::frame::{FrameHeader, RSV1, write_frame_with};
 
 /// Messages shorter than this go out plain: a deflate block's overhead eats what they save.
 pub(crate) const MIN_COMPRESS: usize = 64;
@@ -57,13 +57,9 @@ impl Zip {
         if self.scratch.is_empty() || self.scratch.len() >= payload.len() {
             return None;
         }
-        let header =
-            FrameHeader { rsv: RSV1, ..FrameHeader::new(opcode, self.scratch.len() as u64) };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let n = header.encode(&mut head);
-        let mut frame = Vec::with_capacity(n + self.scratch.len());
-        frame.extend_from_slice(&head[..n]);
-        frame.extend_from_slice(&self.scratch);
+        let header = FrameHeader { rsv: RSV1, ..FrameHeader::new(opcode, 0) };
+        let mut frame = Vec::new();
+        write_frame_with(&mut frame, &header, &self.scratch);
         if self.scratch.capacity() > 256 << 10 {
             self.scratch = Vec::new(); // a large message's buffer is not kept
         }

@@ -148,6 +148,30 @@ pub(crate) fn send_frame(
     shared: Option<Bytes>,
 ) -> SendStatus {
     let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+    checked(io, id, ctl, opcode, len, |io| queue_frame(io, id, opcode, payload, shared))
+}
+
+/// Sends a data frame already encoded whole (a compressed one), with `send_frame`'s checks.
+fn send_encoded(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    opcode: OpCode,
+    frame: Bytes,
+) -> SendStatus {
+    checked(io, id, ctl, opcode, frame.len(), |io| io.send(id, Chunk::Shared(frame)))
+}
+
+/// What the session forbids and a queue over its limit refuse; otherwise `queue` queues the
+/// frame, and the status says whether the queue went over the limit with it.
+fn checked(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    opcode: OpCode,
+    len: usize,
+    queue: impl FnOnce(&mut Io<'_, EngineMsg>) -> Option<usize>,
+) -> SendStatus {
     if ctl.session.check_send(opcode, len).is_err() {
         return SendStatus::Dropped;
     }
@@ -155,33 +179,7 @@ pub(crate) fn send_frame(
         ctl.backpressured = true;
         return SendStatus::Dropped;
     }
-    match queue_frame(io, id, opcode, payload, shared) {
-        None => SendStatus::Dropped,
-        Some(buffered) if buffered > ctl.max_backpressure() => {
-            ctl.backpressured = true;
-            SendStatus::Backpressure
-        }
-        Some(_) => SendStatus::Sent,
-    }
-}
-
-/// Sends a data frame already encoded whole (a compressed one), with `send_frame`'s checks;
-/// `payload_len` is the message's size before compression (for the session's rules).
-pub(crate) fn send_encoded(
-    io: &mut Io<'_, EngineMsg>,
-    id: ConnId,
-    ctl: &mut Control,
-    opcode: OpCode,
-    frame: Bytes,
-) -> SendStatus {
-    if ctl.session.check_send(opcode, frame.len()).is_err() {
-        return SendStatus::Dropped;
-    }
-    if io.buffered(id) > ctl.max_backpressure() {
-        ctl.backpressured = true;
-        return SendStatus::Dropped;
-    }
-    match io.send(id, Chunk::Shared(frame)) {
+    match queue(io) {
         None => SendStatus::Dropped,
         Some(buffered) if buffered > ctl.max_backpressure() => {
             ctl.backpressured = true;
@@ -273,6 +271,45 @@ pub(crate) fn set_close_deadline(
     shared.clock.arm(io, id, &mut ctl.timer, at);
 }
 
+/// What a data send reads and counts on the worker beside the connection.
+pub(crate) struct Out<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) zip: &'a mut Zip,
+    pub(crate) counts: &'a RouteCounts,
+}
+
+/// A data message to one connection, from a callback or from another thread: refused past the
+/// worker's memory budget when the connection holds its fair share already, compressed when it
+/// negotiated permessage-deflate and that shrinks it, counted in its route's figures when
+/// queued. `shared`: the payload already in a `Bytes` (then `payload` is ignored).
+pub(crate) fn send_message(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    out: Out<'_>,
+    opcode: OpCode,
+    payload: &[u8],
+    shared: Option<Bytes>,
+) -> SendStatus {
+    let len = shared.as_ref().map_or(payload.len(), Bytes::len);
+    if out.shared.refuses_send(io.worker(), io.queued_total(), io.buffered(id)) {
+        ctl.backpressured = true;
+        return SendStatus::Dropped;
+    }
+    let bytes = shared.as_deref().unwrap_or(payload);
+    let window = ctl.deflate;
+    let packed = if window > 0 { out.zip.frame(window, opcode, bytes) } else { None };
+    let status = match packed {
+        Some(frame) => send_encoded(io, id, ctl, opcode, frame),
+        None => send_frame(io, id, ctl, opcode, payload, shared),
+    };
+    if status != SendStatus::Dropped {
+        out.counts.sent.add(1);
+        out.counts.sent_bytes.add(len as u64);
+    }
+    status
+}
+
 /// The untyped parts of a callback's `WebSocket`.
 pub(crate) struct Ctx<'a> {
     pub(crate) io: Io<'a, EngineMsg>,
@@ -334,25 +371,8 @@ impl<D> WebSocket<'_, D> {
     /// A data message: refused past the worker's memory budget when this connection holds its
     /// fair share already, counted in the route's figures when queued.
     fn send_data(&mut self, opcode: OpCode, payload: &[u8], shared: Option<Bytes>) -> SendStatus {
-        let len = shared.as_ref().map_or(payload.len(), Bytes::len);
-        let (worker, queued, mine) =
-            (self.io.worker(), self.io.queued_total(), self.io.buffered(self.id));
-        if self.shared.refuses_send(worker, queued, mine) {
-            self.ctl.backpressured = true;
-            return SendStatus::Dropped;
-        }
-        let bytes = shared.as_deref().unwrap_or(payload);
-        let window = self.ctl.deflate;
-        let packed = if window > 0 { self.zip.frame(window, opcode, bytes) } else { None };
-        let status = match packed {
-            Some(frame) => send_encoded(&mut self.io, self.id, self.ctl, opcode, frame),
-            None => send_frame(&mut self.io, self.id, self.ctl, opcode, payload, shared),
-        };
-        if status != SendStatus::Dropped {
-            self.counts.sent.add(1);
-            self.counts.sent_bytes.add(len as u64);
-        }
-        status
+        let out = Out { shared: self.shared, zip: &mut *self.zip, counts: self.counts };
+        send_message(&mut self.io, self.id, self.ctl, out, opcode, payload, shared)
     }
 
     /// Sends a message of the same kind as `message` (an echo).

@@ -133,6 +133,14 @@ impl FrameHeader {
 pub fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
     let header =
         FrameHeader { masking_key: mask, ..FrameHeader::new(opcode, payload.len() as u64) };
+    write_frame_with(out, &header, payload);
+}
+
+/// Appends one whole frame with `header` (its FIN, RSV bits, mask; the length is `payload`'s)
+/// to `out`, the payload masked when the header has a key.
+pub fn write_frame_with(out: &mut Vec<u8>, header: &FrameHeader, payload: &[u8]) {
+    let header = FrameHeader { payload_len: payload.len() as u64, ..*header };
+    let mask = header.masking_key;
     let mut head = [0u8; MAX_HEADER_LEN];
     let n = header.encode(&mut head);
     out.reserve(n + payload.len());

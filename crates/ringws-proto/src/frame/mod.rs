@@ -5,7 +5,7 @@ mod header;
 mod opcode;
 
 pub use decoder::{DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FramePart};
-pub use header::{FrameHeader, MAX_HEADER_LEN, RSV1, RSV2, RSV3, write_frame};
+pub use header::{FrameHeader, MAX_HEADER_LEN, RSV1, RSV2, RSV3, write_frame, write_frame_with};
 pub use opcode::OpCode;
 
 #[cfg(test)]

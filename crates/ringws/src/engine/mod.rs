@@ -38,8 +38,8 @@ use crate::route::{Event, Route, deliver};
 use crate::shared::Shared;
 use crate::table::ConnTable;
 use crate::websocket::{
-    Closed, Control, Ctx, close_with_deadline, queue_close, send_close, send_encoded, send_frame,
-    set_close_deadline,
+    Closed, Control, Ctx, Out, close_with_deadline, queue_close, send_close, send_frame,
+    send_message, set_close_deadline,
 };
 
 mod budget;
@@ -395,28 +395,12 @@ impl ringws_uring::Handler for Engine {
                 self.fan_out(io, &publish);
             }
             EngineMsg::Send { conn, opcode, payload } => {
-                let open =
-                    self.conns.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open { .. }));
-                let (worker, queued, buffered) =
-                    (io.worker(), io.queued_total(), io.buffered(conn));
-                let refused = open.is_some() && self.shared.refuses_send(worker, queued, buffered);
-                if let Some(c) = open.filter(|_| !refused) {
-                    let len = payload.len() as u64;
-                    let packed = if c.ctl.deflate > 0 {
-                        self.zip.frame(c.ctl.deflate, opcode, &payload)
-                    } else {
-                        None
-                    };
-                    let status = match packed {
-                        Some(frame) => send_encoded(io, conn, &mut c.ctl, opcode, frame),
-                        None => send_frame(io, conn, &mut c.ctl, opcode, &[], Some(payload)),
-                    };
-                    if let (Phase::Open { route, .. }, false) =
-                        (&c.phase, status == crate::SendStatus::Dropped)
-                    {
-                        self.metrics.routes[*route].sent.add(1);
-                        self.metrics.routes[*route].sent_bytes.add(len);
-                    }
+                if let Some(c) = self.conns.get_mut(conn)
+                    && let Phase::Open { route, .. } = c.phase
+                {
+                    let counts = &self.metrics.routes[route];
+                    let out = Out { shared: &self.shared, zip: &mut self.zip, counts };
+                    let _ = send_message(io, conn, &mut c.ctl, out, opcode, &[], Some(payload));
                 }
             }
             EngineMsg::Close { conn, code, reason } => {

@@ -167,16 +167,16 @@ impl Hub {
         }
     }
 
-    fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+    pub(super) fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
         self.workers.iter().map(|w| f(w)).sum()
     }
 
-    fn driver_sum(&self, f: impl Fn(&ringws_uring::Counters) -> u64) -> u64 {
+    pub(super) fn driver_sum(&self, f: impl Fn(&ringws_uring::Counters) -> u64) -> u64 {
         self.driver.get().map_or(0, |d| d.iter().map(|c| f(c)).sum())
     }
 
     /// Nonzero entries of a by-index table summed over workers, keyed by `key(index)`.
-    fn table(
+    pub(super) fn table(
         &self,
         pick: impl Fn(&WorkerMetrics) -> &[Count],
         key: impl Fn(usize) -> u16,

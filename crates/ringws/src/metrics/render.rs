@@ -12,7 +12,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{HANDSHAKE_BUCKETS_MS, Hub, RouteCounts, WorkerMetrics, close_code_of};
+use super::{HANDSHAKE_BUCKETS_MS, Hub, RouteCounts};
 
 /// The hub as a collector.
 #[derive(Debug)]
@@ -38,7 +38,28 @@ fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> F
     ConstGauge::new(value as i64).encode(metric)
 }
 
-/// A counter with one label, a sample per nonzero key.
+/// A counter (or gauge, by `kind`) with one label, a sample per key.
+fn family<K: ToString>(
+    e: &mut DescriptorEncoder<'_>,
+    kind: MetricType,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (K, u64)>,
+) -> Fmt {
+    let mut metric = e.encode_descriptor(name, help, None, kind)?;
+    for (key, value) in samples {
+        let labels = [(label, key.to_string())];
+        let sample = metric.encode_family(&labels)?;
+        match kind {
+            MetricType::Gauge => ConstGauge::new(value as i64).encode(sample)?,
+            _ => ConstCounter::new(value).encode(sample)?,
+        }
+    }
+    Ok(())
+}
+
+/// A counter with one label.
 fn labelled<K: ToString>(
     e: &mut DescriptorEncoder<'_>,
     name: &str,
@@ -46,28 +67,7 @@ fn labelled<K: ToString>(
     label: &str,
     samples: impl IntoIterator<Item = (K, u64)>,
 ) -> Fmt {
-    let mut metric = e.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (key, value) in samples {
-        let labels = [(label, key.to_string())];
-        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-/// A gauge with one label, a sample per key.
-fn labelled_gauge<K: ToString>(
-    e: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    label: &str,
-    samples: impl IntoIterator<Item = (K, u64)>,
-) -> Fmt {
-    let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (key, value) in samples {
-        let labels = [(label, key.to_string())];
-        ConstGauge::new(value as i64).encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(e, MetricType::Counter, name, help, label, samples)
 }
 
 impl Hub {
@@ -84,10 +84,6 @@ impl Hub {
         let driver = self.driver.get().map(|d| d.iter().map(|c| f(c)).collect::<Vec<_>>());
         driver.unwrap_or_default().into_iter().enumerate().collect()
     }
-
-    fn sum_of(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
-        self.workers.iter().map(|w| f(w)).sum()
-    }
 }
 
 impl Collector for HubCollector {
@@ -102,18 +98,18 @@ impl Collector for HubCollector {
         labelled(e, "ringws_upgrades_refused", "Upgrades refused, by status", "status", refused)?;
         let http = hub.table(|w| &w.http, |i| i as u16);
         labelled(e, "ringws_http_responses", "Plain HTTP answers, by status", "status", http)?;
-        let closed = hub
-            .table(|w| &w.closed, close_code_of)
-            .into_iter()
-            .map(|(c, n)| (if c == 0 { "other".to_owned() } else { c.to_string() }, n));
+        let closed = m
+            .closed_by_code
+            .iter()
+            .map(|(&c, &n)| (if c == 0 { "other".to_owned() } else { c.to_string() }, n));
         let help = "WebSocket connections closed, by close code (1006: no close frame)";
         labelled(e, "ringws_connections_closed", help, "code", closed)?;
         let mut buckets: Vec<(f64, u64)> = HANDSHAKE_BUCKETS_MS
             .iter()
             .enumerate()
-            .map(|(i, ms)| (*ms as f64 / 1000.0, hub.sum_of(|w| w.handshake[i].get())))
+            .map(|(i, ms)| (*ms as f64 / 1000.0, hub.sum(|w| w.handshake[i].get())))
             .collect();
-        let over = hub.sum_of(|w| w.handshake[HANDSHAKE_BUCKETS_MS.len()].get());
+        let over = hub.sum(|w| w.handshake[HANDSHAKE_BUCKETS_MS.len()].get());
         buckets.push((f64::INFINITY, over));
         let help = "Time from accept to the 101 (millisecond clock)";
         let mut metric = e.encode_descriptor(
@@ -122,7 +118,7 @@ impl Collector for HubCollector {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        let sum = hub.sum_of(|w| w.handshake_ms.get()) as f64 / 1000.0;
+        let sum = hub.sum(|w| w.handshake_ms.get()) as f64 / 1000.0;
         metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             sum, m.upgrades, &buckets, None,
         )?;
@@ -169,13 +165,20 @@ impl Collector for HubCollector {
         counter(e, "ringws_sq_full", help, hub.driver_sum(|c| relaxed(&c.sq_full)))?;
         let help = "Receive buffers held by the driver at the end of its last turn, by worker";
         let held = hub.per_worker(|c| relaxed(&c.buffers_held));
-        labelled_gauge(e, "ringws_recv_buffers_held", help, "worker", held)?;
+        family(e, MetricType::Gauge, "ringws_recv_buffers_held", help, "worker", held)?;
         let help = "Receive buffers in the buffer rings, by worker";
         let total = hub.per_worker(|c| relaxed(&c.buffers_total));
-        labelled_gauge(e, "ringws_recv_buffers", help, "worker", total)?;
+        family(e, MetricType::Gauge, "ringws_recv_buffers", help, "worker", total)?;
         let help =
             "TCP connections held by the driver (WebSocket, handshaking, plain HTTP), by worker";
-        labelled_gauge(e, "ringws_tcp_connections", help, "worker", hub.per_worker(|c| c.live()))?;
+        family(
+            e,
+            MetricType::Gauge,
+            "ringws_tcp_connections",
+            help,
+            "worker",
+            hub.per_worker(|c| c.live()),
+        )?;
         let help = "Timer-wheel entries pending";
         gauge(e, "ringws_timers_pending", help, hub.driver_sum(|c| relaxed(&c.timers)))?;
         let help = "Worker loop turns, by worker";
