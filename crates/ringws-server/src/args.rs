@@ -93,7 +93,8 @@ pub(crate) struct Args {
     #[arg(long, value_parser = size)]
     pub(crate) echo_backpressure: Option<u64>,
     /// /echo: permessage-deflate for clients that offer it: `shared` (no context takeover, one
-    /// compressor per worker) or `off`.
+    /// compressor per worker), `dedicated[:BITS]` (context takeover, a compressor per
+    /// connection with a 2^BITS window, 15 by default: better ratios, more memory) or `off`.
     #[arg(long, default_value = "shared", value_parser = compression)]
     pub(crate) echo_compression: Compression,
     /// /echo: ping silent connections at half the idle timeout.
@@ -114,7 +115,8 @@ pub(crate) struct Args {
     #[arg(long, default_value = "drop", value_parser = slow_consumer)]
     pub(crate) pubsub_slow_consumer: SlowConsumer,
     /// /pubsub: permessage-deflate (`shared`: a publish is compressed once for all its
-    /// compressing subscribers; `off`).
+    /// compressing subscribers; `dedicated[:BITS]`: once per subscriber, with its context;
+    /// `off`).
     #[arg(long, default_value = "shared", value_parser = compression)]
     pub(crate) pubsub_compression: Compression,
     /// /pubsub: ping silent connections at half the idle timeout.
@@ -175,10 +177,16 @@ fn proxy_header(name: &str) -> Result<ProxyHeader, String> {
 }
 
 fn compression(name: &str) -> Result<Compression, String> {
-    match name {
-        "off" => Ok(Compression::Off),
-        "shared" => Ok(Compression::Shared),
-        other => Err(format!("{other:?}: expected `shared` or `off`")),
+    let expected = "expected `shared`, `dedicated`, `dedicated:BITS` (9-15) or `off`";
+    match name.split_once(':') {
+        None if name == "off" => Ok(Compression::Off),
+        None if name == "shared" => Ok(Compression::Shared),
+        None if name == "dedicated" => Ok(Compression::Dedicated { window_bits: 15 }),
+        Some(("dedicated", bits)) => match bits.parse::<u8>() {
+            Ok(window_bits @ 9..=15) => Ok(Compression::Dedicated { window_bits }),
+            _ => Err(format!("{name:?}: the window is 9 to 15 bits; {expected}")),
+        },
+        _ => Err(format!("{name:?}: {expected}")),
     }
 }
 
@@ -206,5 +214,16 @@ mod tests {
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(duration("120"), Ok(Duration::from_secs(120)), "a bare number is seconds");
         assert!(duration("soon").unwrap_err().contains("30s"));
+    }
+
+    #[test]
+    fn compression_modes_and_their_windows() {
+        assert_eq!(compression("off"), Ok(Compression::Off));
+        assert_eq!(compression("shared"), Ok(Compression::Shared));
+        assert_eq!(compression("dedicated"), Ok(Compression::Dedicated { window_bits: 15 }));
+        assert_eq!(compression("dedicated:10"), Ok(Compression::Dedicated { window_bits: 10 }));
+        assert!(compression("dedicated:8").unwrap_err().contains("9 to 15"));
+        assert!(compression("dedicated:x").unwrap_err().contains("9 to 15"));
+        assert!(compression("zip").unwrap_err().contains("`dedicated:BITS`"));
     }
 }

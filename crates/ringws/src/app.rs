@@ -1,7 +1,7 @@
 //! The builder users start from, and the running server with its handle.
 
 use bytes::Bytes;
-use ringws_proto::{CloseCode, OpCode};
+use ringws_proto::CloseCode;
 use ringws_uring::ConnId;
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use crate::config::{Limits, RouteOptions};
 use crate::deadline::Clock;
 use crate::engine::Engine;
 use crate::handler::Handler;
-use crate::sending::{Kind, sendable};
+use crate::sending::{Compress, Kind, sendable};
 
 use crate::mailbox::EngineMsg;
 use crate::metrics::{Hub, HubCollector, Metrics};
@@ -311,7 +311,7 @@ impl ServerHandle {
     /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
     /// could not be woken.
     pub fn send_text(&self, conn: ConnId, text: impl Into<Bytes>) -> io::Result<()> {
-        self.send(conn, OpCode::Text, text.into())
+        self.send_with(conn, Kind::Text, text.into(), Compress::Auto)
     }
 
     /// Sends a binary message to `conn`.
@@ -320,11 +320,22 @@ impl ServerHandle {
     /// `NotConnected` once the server is shutting down or the worker has stopped; the worker
     /// could not be woken.
     pub fn send_binary(&self, conn: ConnId, payload: impl Into<Bytes>) -> io::Result<()> {
-        self.send(conn, OpCode::Binary, payload.into())
+        self.send_with(conn, Kind::Binary, payload.into(), Compress::Auto)
     }
 
-    fn send(&self, conn: ConnId, opcode: OpCode, payload: Bytes) -> io::Result<()> {
-        self.post(usize::from(conn.worker()), EngineMsg::Send { conn, opcode, payload })
+    /// Sends a message to `conn`, compressed or not as `compress` says.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::send_text`].
+    pub fn send_with(
+        &self,
+        conn: ConnId,
+        kind: Kind,
+        payload: Bytes,
+        compress: Compress,
+    ) -> io::Result<()> {
+        let msg = EngineMsg::Send { conn, opcode: kind.opcode(), payload, compress };
+        self.post(usize::from(conn.worker()), msg)
     }
 
     /// Posts to a worker, refused once the server is shutting down or the worker has stopped.
@@ -380,12 +391,27 @@ impl ServerHandle {
     /// `NotConnected` once the server is shutting down or a worker has stopped; a worker could
     /// not be woken.
     pub fn publish(&self, topic: &str, kind: Kind, payload: &[u8]) -> io::Result<usize> {
+        self.publish_with(topic, kind, payload, Compress::Auto)
+    }
+
+    /// Like [`ServerHandle::publish`], compressed for compressing subscribers or not as
+    /// `compress` says.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::publish`].
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        kind: Kind,
+        payload: &[u8],
+        compress: Compress,
+    ) -> io::Result<usize> {
         let reached = self.shared.counts.get(topic);
         let frame = encode_frame(kind.opcode(), payload);
         self.shared.metrics.handle_publishes.fetch_add(1, Ordering::Relaxed);
         let topic: Arc<str> = Arc::from(topic);
         for worker in 0..self.inner.workers() {
-            let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone() };
+            let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone(), compress };
             self.post(worker, msg)?;
         }
         Ok(reached)

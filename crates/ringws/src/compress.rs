@@ -1,10 +1,15 @@
-//! permessage-deflate's send side on a worker (shared mode): one deflater serves every
-//! connection, each message compressed on its own (no context takeover), so a publish is
-//! compressed once for all of its compressing subscribers.
+//! permessage-deflate's state on a worker and per connection.
+//!
+//! Shared mode: one deflater per server window serves every connection, each message
+//! compressed on its own (no context takeover), so a publish is compressed once for all of its
+//! compressing subscribers; one inflater is lent to whichever connection is reading.
+//! Dedicated mode ([`Dedicated`]): a connection that keeps its context in a direction owns that
+//! direction's deflater or inflater, made on its first compressed message, and each of its
+//! messages (a publish too) is compressed for it alone.
 
 use bytes::Bytes;
 use ringws_proto::OpCode;
-use ringws_proto::deflate::{Deflater, Inflater};
+use ringws_proto::deflate::{DeflateParams, Deflater, Inflater};
 use ringws_proto::frame::{FrameHeader, RSV1, write_frame_with};
 
 /// Messages shorter than this go out plain: a deflate block's overhead eats what they save.
@@ -54,7 +59,52 @@ impl Zip {
             .get_or_insert_with(|| Deflater::new(LEVEL, bits, false));
         self.scratch.clear();
         deflater.deflate(payload, &mut self.scratch);
-        if self.scratch.is_empty() || self.scratch.len() >= payload.len() {
+        if self.scratch.len() >= payload.len() {
+            return None;
+        }
+        self.take_frame(opcode)
+    }
+
+    /// A plain, whole frame (a publish's) compressed for `window`, if that makes it smaller.
+    pub(crate) fn recompress(&mut self, window: u8, plain: &[u8]) -> Option<Bytes> {
+        let (header, n) = FrameHeader::parse(plain).ok().flatten()?;
+        self.frame(window, header.opcode, &plain[n..])
+    }
+
+    /// `payload` compressed with a connection's own deflater (context takeover). Once it is
+    /// compressed, its bytes are in that deflater's context, so it goes out compressed even if
+    /// it did not shrink: the client's inflater must see it to follow later messages. `None`:
+    /// under the threshold (the context is untouched), or the compressor failed (it was reset,
+    /// so a plain send is safe).
+    pub(crate) fn frame_with(
+        &mut self,
+        deflater: &mut Deflater,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Option<Bytes> {
+        if payload.len() < MIN_COMPRESS {
+            return None;
+        }
+        self.scratch.clear();
+        deflater.deflate(payload, &mut self.scratch);
+        self.take_frame(opcode)
+    }
+
+    /// A plain, whole frame compressed with a connection's own deflater, as
+    /// [`Zip::frame_with`].
+    pub(crate) fn recompress_with(
+        &mut self,
+        deflater: &mut Deflater,
+        plain: &[u8],
+    ) -> Option<Bytes> {
+        let (header, n) = FrameHeader::parse(plain).ok().flatten()?;
+        self.frame_with(deflater, header.opcode, &plain[n..])
+    }
+
+    /// The compressed payload in `scratch` as a whole frame with RSV1 (none if it is empty:
+    /// the compressor failed).
+    fn take_frame(&mut self, opcode: OpCode) -> Option<Bytes> {
+        if self.scratch.is_empty() {
             return None;
         }
         let header = FrameHeader { rsv: RSV1, ..FrameHeader::new(opcode, 0) };
@@ -65,11 +115,80 @@ impl Zip {
         }
         Some(Bytes::from(frame))
     }
+}
 
-    /// A plain, whole frame (a publish's) compressed for `window`, if that makes it smaller.
-    pub(crate) fn recompress(&mut self, window: u8, plain: &[u8]) -> Option<Bytes> {
-        let (header, n) = FrameHeader::parse(plain).ok().flatten()?;
-        self.frame(window, header.opcode, &plain[n..])
+/// What a dedicated-mode connection keeps (boxed, beside its control state, only for
+/// connections that negotiated context takeover in at least one direction): the deflater and
+/// inflater of each direction that keeps its context, made on its first compressed message.
+/// Measured in `docs/benchmarks.md`: tens of KiB per direction in use, so a route of many
+/// mostly idle connections wants [`crate::Compression::Shared`].
+pub(crate) struct Dedicated {
+    /// Ours, keeping its context; `None` until the first compressed send.
+    deflater: Option<Deflater>,
+    /// The client's direction, keeping its context; `None` until the first compressed message
+    /// read (or while lent to the codec).
+    inflater: Option<Box<Inflater>>,
+    /// The server window agreed (9..=15; 8 runs as 9).
+    window: u8,
+    /// The client window agreed: the inflater's.
+    client_window: u8,
+    server_takeover: bool,
+    client_takeover: bool,
+}
+
+impl std::fmt::Debug for Dedicated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dedicated")
+            .field("server_takeover", &self.server_takeover)
+            .field("client_takeover", &self.client_takeover)
+            .finish()
+    }
+}
+
+impl Dedicated {
+    /// The state for `params`, or `None` when no direction keeps its context (shared mode, or a
+    /// client that asked for no takeover both ways): the worker's codecs serve it then.
+    pub(crate) fn new(params: &DeflateParams) -> Option<Box<Self>> {
+        let server_takeover = !params.server_no_context_takeover;
+        let client_takeover = !params.client_no_context_takeover;
+        (server_takeover || client_takeover).then(|| {
+            Box::new(Self {
+                deflater: None,
+                inflater: None,
+                window: params.server_max_window_bits,
+                client_window: params.client_max_window_bits,
+                server_takeover,
+                client_takeover,
+            })
+        })
+    }
+
+    /// Whether we keep our context: every compressed send uses [`Dedicated::deflater`].
+    pub(crate) fn keeps_send_context(&self) -> bool {
+        self.server_takeover
+    }
+
+    /// Our own deflater, if we keep our context (made now if needed).
+    pub(crate) fn deflater(&mut self) -> Option<&mut Deflater> {
+        let window = self.window;
+        self.server_takeover
+            .then(|| self.deflater.get_or_insert_with(|| Deflater::new(LEVEL, window, true)))
+    }
+
+    /// The connection's inflater, lent to its codec for a read, if the client keeps its
+    /// context (made now if needed); give it back with [`Dedicated::give_back`].
+    pub(crate) fn lend_inflater(&mut self) -> Option<Box<Inflater>> {
+        let window = self.client_window;
+        self.client_takeover.then(|| {
+            self.inflater.take().unwrap_or_else(|| Box::new(Inflater::with_window(window, true)))
+        })
+    }
+
+    /// The inflater back after a read, its output buffer cut to a few KiB (a connection keeps
+    /// its window, not its last message).
+    pub(crate) fn give_back(&mut self, mut inflater: Box<Inflater>) {
+        inflater.release(4 << 10);
+        self.inflater = Some(inflater);
     }
 }
 

@@ -120,6 +120,17 @@ pub enum Compression {
     /// once for all its compressing subscribers, and an idle compressed connection costs
     /// nothing more than a plain one. What a server with many connections wants.
     Shared,
+    /// Context takeover (unless the client declines it): each connection keeps its own
+    /// deflater and inflater, so a message may refer back into earlier ones (game state or
+    /// quotes that repeat field names and values compress several times better than alone).
+    /// The price is memory per connection once it has compressed in a direction (zlib's window
+    /// and hash tables, measured in `docs/benchmarks.md`) and a publish compressed once per
+    /// subscriber. `window_bits` (9..=15) bounds our window and, where the client lets us name
+    /// it, the client's.
+    Dedicated {
+        /// The window, 9..=15 (each bit less halves the window's memory).
+        window_bits: u8,
+    },
 }
 
 impl Default for RouteOptions {

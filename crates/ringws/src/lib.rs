@@ -20,6 +20,7 @@ mod answer;
 mod app;
 mod compress;
 mod config;
+mod control;
 mod deadline;
 mod engine;
 mod handler;
@@ -55,5 +56,5 @@ pub use ringws_proto::{CloseCode, OpCode};
 /// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.
 pub use ringws_uring::Config as DriverConfig;
 pub use ringws_uring::ConnId;
-pub use sending::{InvalidCloseCode, Kind, SendStatus};
+pub use sending::{Compress, InvalidCloseCode, Kind, SendStatus};
 pub use websocket::{Closed, WebSocket};

@@ -8,6 +8,7 @@ use ringws_uring::ConnId;
 use std::sync::Arc;
 
 use crate::answer::Answer;
+use crate::sending::Compress;
 use crate::websocket::Ctx;
 
 /// Messages to a worker from other threads ([`crate::ServerHandle`]).
@@ -21,6 +22,8 @@ pub enum EngineMsg {
         opcode: OpCode,
         /// The payload, shared.
         payload: Bytes,
+        /// Whether it may go out compressed.
+        compress: Compress,
     },
     /// Fan a publish out to this worker's subscribers (sent once per worker).
     Publish {
@@ -28,6 +31,8 @@ pub enum EngineMsg {
         topic: Arc<str>,
         /// The encoded frame, shared by every subscriber.
         frame: Bytes,
+        /// May go out compressed to subscribers that negotiated permessage-deflate.
+        compress: Compress,
     },
     /// The answer to a deferred upgrade ([`crate::Later`]).
     Upgrade {

@@ -26,6 +26,8 @@ pub(crate) struct Publish {
     pub(crate) skip: Option<ConnId>,
     /// Made on this worker: the other workers still need it.
     pub(crate) local_origin: bool,
+    /// May go out compressed to subscribers that negotiated permessage-deflate.
+    pub(crate) compress: bool,
 }
 
 /// One worker's topic table and publish outbox.

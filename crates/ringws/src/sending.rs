@@ -23,6 +23,19 @@ impl Kind {
     }
 }
 
+/// Whether a data message may go out compressed (permessage-deflate), chosen per send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compress {
+    /// As the route's [`crate::Compression`] says: compressed when the connection negotiated
+    /// permessage-deflate and the message is at least 64 bytes (in shared mode, also only if
+    /// compressing shrinks it). What `send_text`, `send_binary` and `publish` do.
+    #[default]
+    Auto,
+    /// Plain, whatever was negotiated: payloads that are compressed already (images, archives)
+    /// or where the CPU matters more than the bytes.
+    Never,
+}
+
 /// A close code the application may not send: 1005, 1006 and 1015 are for reporting only, and
 /// codes outside 1000-1003, 1007-1014 and 3000-4999 are reserved or unassigned (RFC 6455 §7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

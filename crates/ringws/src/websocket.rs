@@ -1,17 +1,17 @@
-//! The connection handle callbacks get, and the per-connection control state behind it.
+//! The connection handle callbacks get, and the sends behind it.
 
 use bytes::Bytes;
 use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, write_frame};
-use ringws_proto::{CloseCode, ClosePayload, OpCode, Role, Session};
+use ringws_proto::{CloseCode, ClosePayload, OpCode};
 use ringws_uring::{Chunk, ConnId, Io};
 use std::any::Any;
 
 use crate::compress::Zip;
-use crate::deadline::Stamp;
+use crate::control::Control;
 use crate::mailbox::EngineMsg;
 use crate::metrics::RouteCounts;
 use crate::pubsub::{PubSub, Publish, TopicName, encode_frame};
-use crate::sending::{InvalidCloseCode, Kind, SendStatus, sendable};
+use crate::sending::{Compress, InvalidCloseCode, Kind, SendStatus, sendable};
 use crate::shared::Shared;
 
 /// Queues a publish made on this worker; returns the subscribers it is addressed to (all
@@ -23,118 +23,13 @@ pub(crate) fn queue_publish(
     opcode: OpCode,
     payload: &[u8],
     skip: Option<ConnId>,
+    compress: Compress,
 ) -> usize {
     let reached = shared.counts.get(&topic);
     let frame = encode_frame(opcode, payload);
-    pubsub.outbox.push(Publish { topic, frame, skip, local_origin: true });
+    let compress = compress == Compress::Auto;
+    pubsub.outbox.push(Publish { topic, frame, skip, local_origin: true, compress });
     reached
-}
-
-/// Per-connection state that callbacks may change through [`WebSocket`]: the protocol session
-/// (closing handshake, failure), liveness, the one timer, limits. Kept small (an idle connection pays for it a million times);
-/// what few connections need lives in [`Extra`], allocated on first use.
-#[derive(Debug)]
-pub(crate) struct Control {
-    /// What the protocol allows now (`ringws-proto`'s sans-IO session; the codec that goes
-    /// with it is lent per message, see the engine).
-    pub(crate) session: Session,
-    pub(crate) ping_outstanding: bool,
-    /// A send reported backpressure (or was dropped over the limit): `on_drain` is owed once the
-    /// queue empties.
-    pub(crate) backpressured: bool,
-    /// A trusted proxy's PROXY protocol header is still to come, before the request.
-    pub(crate) proxy_header_due: bool,
-    /// permessage-deflate: 0 when not negotiated, else the server window agreed (8..=15;
-    /// shared mode, no context takeover either way).
-    pub(crate) deflate: u8,
-    pub(crate) last_seen: Stamp,
-    /// The connection's pending timer-wheel entry ([`crate::deadline`]).
-    pub(crate) timer: Option<Stamp>,
-    /// Bytes queued beyond which sends are refused (4 bytes here; limits over 4 GiB are cut).
-    max_backpressure: u32,
-    extra: Option<Box<Extra>>,
-}
-
-/// What only some connections need: a closing handshake under way, subscriptions, drops.
-#[derive(Debug, Default)]
-struct Extra {
-    /// The code and reason `on_close` will report, once known.
-    code: Option<(u16, String)>,
-    /// The transport is dropped if the peer has not answered our close by then.
-    close_deadline: Option<Stamp>,
-    /// Topics this connection is subscribed to (on its worker's table).
-    subscriptions: Vec<TopicName>,
-    /// Publishes dropped for it by backpressure.
-    dropped: u64,
-}
-
-impl Control {
-    pub(crate) fn new(now: Stamp, max_backpressure: usize) -> Self {
-        Self {
-            session: Session::new(Role::Server),
-            ping_outstanding: false,
-            backpressured: false,
-            proxy_header_due: false,
-            deflate: 0,
-            last_seen: now,
-            timer: None,
-            max_backpressure: u32::try_from(max_backpressure).unwrap_or(u32::MAX),
-            extra: None,
-        }
-    }
-
-    pub(crate) fn max_backpressure(&self) -> usize {
-        self.max_backpressure as usize
-    }
-
-    pub(crate) fn set_max_backpressure(&mut self, bytes: usize) {
-        self.max_backpressure = u32::try_from(bytes).unwrap_or(u32::MAX);
-    }
-
-    fn extra(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_default()
-    }
-
-    /// The code and reason `on_close` will report, if known.
-    pub(crate) fn code(&self) -> Option<&(u16, String)> {
-        self.extra.as_ref()?.code.as_ref()
-    }
-
-    /// Records the close code and reason unless one is already known.
-    pub(crate) fn note_code(&mut self, code: u16, reason: &str) {
-        if self.code().is_none() {
-            self.extra().code = Some((code, reason.to_owned()));
-        }
-    }
-
-    /// The code and reason to report, taken.
-    pub(crate) fn take_code(&mut self) -> Option<(u16, String)> {
-        self.extra.as_mut()?.code.take()
-    }
-
-    pub(crate) fn close_deadline(&self) -> Option<Stamp> {
-        self.extra.as_ref()?.close_deadline
-    }
-
-    pub(crate) fn set_close_deadline(&mut self, at: Stamp) {
-        self.extra().close_deadline = Some(at);
-    }
-
-    pub(crate) fn subscriptions(&self) -> &[TopicName] {
-        self.extra.as_ref().map_or(&[], |e| &e.subscriptions)
-    }
-
-    pub(crate) fn subscriptions_mut(&mut self) -> &mut Vec<TopicName> {
-        &mut self.extra().subscriptions
-    }
-
-    pub(crate) fn dropped(&self) -> u64 {
-        self.extra.as_ref().map_or(0, |e| e.dropped)
-    }
-
-    pub(crate) fn count_drop(&mut self) {
-        self.extra().dropped += 1;
-    }
 }
 
 /// Sends one data frame, ping or pong, if the session allows it and the connection is under its
@@ -172,14 +67,33 @@ fn checked(
     len: usize,
     queue: impl FnOnce(&mut Io<'_, EngineMsg>) -> Option<usize>,
 ) -> SendStatus {
+    if let Some(refused) = refuse(io, id, ctl, opcode, len) {
+        return refused;
+    }
+    status_after(ctl, queue(io))
+}
+
+/// `Some(Dropped)` if the session forbids the frame or the queue is over its limit already.
+fn refuse(
+    io: &Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    opcode: OpCode,
+    len: usize,
+) -> Option<SendStatus> {
     if ctl.session.check_send(opcode, len).is_err() {
-        return SendStatus::Dropped;
+        return Some(SendStatus::Dropped);
     }
     if io.buffered(id) > ctl.max_backpressure() {
         ctl.backpressured = true;
-        return SendStatus::Dropped;
+        return Some(SendStatus::Dropped);
     }
-    match queue(io) {
+    None
+}
+
+/// The status of a frame queued (`Some(bytes now buffered)`) or not (`None`: gone).
+fn status_after(ctl: &mut Control, queued: Option<usize>) -> SendStatus {
+    match queued {
         None => SendStatus::Dropped,
         Some(buffered) if buffered > ctl.max_backpressure() => {
             ctl.backpressured = true;
@@ -280,8 +194,9 @@ pub(crate) struct Out<'a> {
 
 /// A data message to one connection, from a callback or from another thread: refused past the
 /// worker's memory budget when the connection holds its fair share already, compressed when it
-/// negotiated permessage-deflate and that shrinks it, counted in its route's figures when
+/// negotiated permessage-deflate and `compress` allows, counted in its route's figures when
 /// queued. `shared`: the payload already in a `Bytes` (then `payload` is ignored).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn send_message(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
@@ -290,6 +205,7 @@ pub(crate) fn send_message(
     opcode: OpCode,
     payload: &[u8],
     shared: Option<Bytes>,
+    compress: Compress,
 ) -> SendStatus {
     let len = shared.as_ref().map_or(payload.len(), Bytes::len);
     if out.shared.refuses_send(io.worker(), io.queued_total(), io.buffered(id)) {
@@ -297,11 +213,28 @@ pub(crate) fn send_message(
         return SendStatus::Dropped;
     }
     let bytes = shared.as_deref().unwrap_or(payload);
-    let window = ctl.deflate;
-    let packed = if window > 0 { out.zip.frame(window, opcode, bytes) } else { None };
-    let status = match packed {
-        Some(frame) => send_encoded(io, id, ctl, opcode, frame),
-        None => send_frame(io, id, ctl, opcode, payload, shared),
+    let window = if compress == Compress::Auto { ctl.deflate } else { 0 };
+    let status = if window == 0 {
+        send_frame(io, id, ctl, opcode, payload, shared)
+    } else if ctl.keeps_send_context() {
+        // Checked before compressing: the connection's deflater takes the message into its
+        // context, so once compressed it must go out.
+        match refuse(io, id, ctl, opcode, len) {
+            Some(refused) => refused,
+            None => {
+                let deflater = ctl.dedicated().and_then(|d| d.deflater());
+                let queued = match deflater.and_then(|d| out.zip.frame_with(d, opcode, bytes)) {
+                    Some(frame) => io.send(id, Chunk::Shared(frame)),
+                    None => queue_frame(io, id, opcode, payload, shared),
+                };
+                status_after(ctl, queued)
+            }
+        }
+    } else {
+        match out.zip.frame(window, opcode, bytes) {
+            Some(frame) => send_encoded(io, id, ctl, opcode, frame),
+            None => send_frame(io, id, ctl, opcode, payload, shared),
+        }
     };
     if status != SendStatus::Dropped {
         out.counts.sent.add(1);
@@ -360,19 +293,34 @@ impl<D> WebSocket<'_, D> {
 
     /// Sends a text message (the payload is copied once unless it fits inline with its header).
     pub fn send_text(&mut self, text: &str) -> SendStatus {
-        self.send_data(OpCode::Text, text.as_bytes(), None)
+        self.send_data(OpCode::Text, text.as_bytes(), None, Compress::Auto)
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, payload: &[u8]) -> SendStatus {
-        self.send_data(OpCode::Binary, payload, None)
+        self.send_data(OpCode::Binary, payload, None, Compress::Auto)
     }
 
     /// A data message: refused past the worker's memory budget when this connection holds its
     /// fair share already, counted in the route's figures when queued.
-    fn send_data(&mut self, opcode: OpCode, payload: &[u8], shared: Option<Bytes>) -> SendStatus {
+    fn send_data(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<Bytes>,
+        compress: Compress,
+    ) -> SendStatus {
         let out = Out { shared: self.shared, zip: &mut *self.zip, counts: self.counts };
-        send_message(&mut self.io, self.id, self.ctl, out, opcode, payload, shared)
+        send_message(&mut self.io, self.id, self.ctl, out, opcode, payload, shared, compress)
+    }
+
+    /// Sends a message of the same kind as `message`, compressed or not as `compress` says
+    /// (the other sends use [`Compress::Auto`]).
+    pub fn send_with(&mut self, message: crate::Message<'_>, compress: Compress) -> SendStatus {
+        match message {
+            crate::Message::Text(t) => self.send_data(OpCode::Text, t.as_bytes(), None, compress),
+            crate::Message::Binary(b) => self.send_data(OpCode::Binary, b, None, compress),
+        }
     }
 
     /// Sends a message of the same kind as `message` (an echo).
@@ -386,7 +334,7 @@ impl<D> WebSocket<'_, D> {
     /// Sends a payload that is already a shared `Bytes`: no copy, however many connections it
     /// goes to.
     pub fn send_shared(&mut self, kind: Kind, payload: Bytes) -> SendStatus {
-        self.send_data(kind.opcode(), &[], Some(payload))
+        self.send_data(kind.opcode(), &[], Some(payload), Compress::Auto)
     }
 
     /// Sends a ping (at most 125 bytes; longer payloads are cut).
@@ -462,12 +410,24 @@ impl<D> WebSocket<'_, D> {
     /// subscribers it is addressed to (over all workers, as counted now; delivery is at most
     /// once: a slow subscriber may drop it).
     pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
-        self.publish_inner(topic, kind.opcode(), payload, Some(self.id))
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id), Compress::Auto)
+    }
+
+    /// Like [`WebSocket::publish`], compressed for compressing subscribers or not as `compress`
+    /// says.
+    pub fn publish_with(
+        &mut self,
+        topic: &str,
+        kind: Kind,
+        payload: &[u8],
+        compress: Compress,
+    ) -> usize {
+        self.publish_inner(topic, kind.opcode(), payload, Some(self.id), compress)
     }
 
     /// Like [`WebSocket::publish`], this connection included if it is subscribed.
     pub fn publish_with_self(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
-        self.publish_inner(topic, kind.opcode(), payload, None)
+        self.publish_inner(topic, kind.opcode(), payload, None, Compress::Auto)
     }
 
     fn publish_inner(
@@ -476,13 +436,16 @@ impl<D> WebSocket<'_, D> {
         opcode: ringws_proto::OpCode,
         payload: &[u8],
         skip: Option<ConnId>,
+        compress: Compress,
     ) -> usize {
         // One scan: the topic's shared name if this connection is subscribed (then, when it is
         // skipped, it is not counted among the subscribers reached).
         let mine = self.ctl.subscriptions().iter().find(|t| &***t == topic).cloned();
         let skipped = usize::from(mine.is_some() && skip.is_some());
         let name = mine.unwrap_or_else(|| topic.into());
-        queue_publish(self.pubsub, self.shared, name, opcode, payload, skip).saturating_sub(skipped)
+        let publish =
+            queue_publish(self.pubsub, self.shared, name, opcode, payload, skip, compress);
+        publish.saturating_sub(skipped)
     }
 
     /// Publishes dropped for this connection by backpressure so far.
@@ -539,7 +502,8 @@ impl<D> Closed<'_, D> {
     /// Publishes to every subscriber of `topic` on every worker ("player left"); returns how many
     /// subscribers it is addressed to, as [`WebSocket::publish`].
     pub fn publish(&mut self, topic: &str, kind: Kind, payload: &[u8]) -> usize {
-        queue_publish(self.pubsub, self.shared, topic.into(), kind.opcode(), payload, None)
+        let (topic, opcode) = (topic.into(), kind.opcode());
+        queue_publish(self.pubsub, self.shared, topic, opcode, payload, None, Compress::Auto)
     }
 
     /// Subscribers of `topic` over all workers.

@@ -37,6 +37,15 @@ impl Inflater {
         Self { inner: Decompress::new(false), takeover, out: Vec::new() }
     }
 
+    /// An inflater whose window is `window_bits` (8..=15, the `client_max_window_bits` agreed;
+    /// 8 is run as 9, which inflates 8-bit streams too): a smaller window costs less memory
+    /// while a connection keeps its context between messages.
+    pub fn with_window(window_bits: u8, takeover: bool) -> Self {
+        let bits = window_bits.clamp(9, 15);
+        let inner = Decompress::new_with_window_bits(false, bits);
+        Self { inner, takeover, out: Vec::new() }
+    }
+
     /// Inflates one message (see [`Inflater::inflate`]) into the inflater's own buffer and
     /// returns it.
     ///
@@ -67,6 +76,8 @@ impl Inflater {
         out.clear();
         let result = self.inflate_pieces(pieces, limit, out);
         if result.is_err() || !self.takeover {
+            // A failed message ends the connection (1007/1009), so a context lost here is
+            // never needed again.
             self.inner.reset(false);
         }
         if result.is_err() {

@@ -113,9 +113,15 @@ fn agree(offer: &Offer, mode: DeflateMode) -> Agreement {
     let server_bits = offer.server_max_window_bits.map_or(ours, |asked| asked.min(ours));
     // Named when the client asked for a limit, or when ours is below the default.
     let name_server_bits = offer.server_max_window_bits.is_some() || server_bits < 15;
-    // The client's window may only be named if it offered the parameter; our inflater takes
-    // any window, so its own value (or 15) stands.
-    let client_bits = offer.client_max_window_bits.flatten().unwrap_or(15);
+    // The client's window may only be named if it offered the parameter. In shared mode the
+    // worker's 15-bit inflater takes any window, so the client's own value (or 15) stands; in
+    // dedicated mode each connection keeps an inflater with its window, so the route's window
+    // bounds it too where the client lets us name one.
+    let offered_client = offer.client_max_window_bits;
+    let client_bits = match (mode, offered_client) {
+        (DeflateMode::Dedicated { .. }, Some(bits)) => bits.unwrap_or(15).min(ours),
+        _ => offered_client.flatten().unwrap_or(15),
+    };
     let mut response = NAME.to_owned();
     if server_no_context_takeover {
         response.push_str("; server_no_context_takeover");
@@ -126,8 +132,12 @@ fn agree(offer: &Offer, mode: DeflateMode) -> Agreement {
     if name_server_bits {
         response.push_str(&format!("; server_max_window_bits={server_bits}"));
     }
-    if let Some(Some(bits)) = offer.client_max_window_bits {
-        response.push_str(&format!("; client_max_window_bits={bits}"));
+    let name_client_bits = match mode {
+        DeflateMode::Dedicated { .. } => offered_client.is_some() && client_bits < 15,
+        DeflateMode::Shared => false,
+    } || matches!(offered_client, Some(Some(_)));
+    if name_client_bits {
+        response.push_str(&format!("; client_max_window_bits={client_bits}"));
     }
     let params = DeflateParams {
         server_no_context_takeover,

@@ -144,3 +144,52 @@ fn garbage_does_not_inflate() {
     Inflater::new(false).inflate(&[&wire], 100, &mut out).unwrap();
     assert_eq!(out, b"fine");
 }
+
+#[test]
+fn dedicated_mode_bounds_the_client_window_where_it_may() {
+    let dedicated = DeflateMode::Dedicated { window_bits: 11 };
+    // Offered without a value: the client takes the window we name.
+    let a = negotiate(&offers("permessage-deflate; client_max_window_bits"), dedicated).unwrap();
+    assert_eq!(
+        a.response,
+        "permessage-deflate; server_max_window_bits=11; client_max_window_bits=11"
+    );
+    assert_eq!(a.params.client_max_window_bits, 11);
+    // Offered with a smaller value: theirs.
+    let a = negotiate(&offers("permessage-deflate; client_max_window_bits=9"), dedicated).unwrap();
+    assert_eq!(a.params.client_max_window_bits, 9);
+    // Not offered: it may not be named, and the client compresses with up to 15 bits.
+    let a = negotiate(&offers("permessage-deflate"), dedicated).unwrap();
+    assert_eq!(a.response, "permessage-deflate; server_max_window_bits=11");
+    assert_eq!(a.params.client_max_window_bits, 15);
+    // Shared mode never narrows it (the worker's inflater has a 15-bit window).
+    let a = negotiate(&offers("permessage-deflate; client_max_window_bits"), DeflateMode::Shared)
+        .unwrap();
+    assert!(!a.response.contains("client_max_window_bits"), "{}", a.response);
+}
+
+/// With context takeover, later messages refer back into earlier ones: the inflater must keep
+/// its window between messages, within the window agreed.
+#[test]
+fn context_takeover_spans_messages_within_a_small_window() {
+    let line = br#"{"player":7,"x":10.5,"y":-3.25,"hp":97,"state":"running"}"#;
+    for bits in [9, 11, 15] {
+        let mut d = Deflater::new(6, bits, true);
+        let mut i = Inflater::with_window(bits, true);
+        let mut sizes = Vec::new();
+        for _ in 0..5 {
+            let mut wire = Vec::new();
+            d.deflate(line, &mut wire);
+            sizes.push(wire.len());
+            let mut out = Vec::new();
+            i.inflate(&[&wire], 1 << 20, &mut out).unwrap();
+            assert_eq!(out, line);
+        }
+        assert!(sizes[1] < sizes[0] / 2, "{bits} bits: the second refers to the first: {sizes:?}");
+        // An inflater without the earlier messages cannot follow a later one.
+        let mut wire = Vec::new();
+        d.deflate(line, &mut wire);
+        let fresh = Inflater::with_window(bits, true).inflate(&[&wire], 1 << 20, &mut Vec::new());
+        assert_eq!(fresh, Err(Error::InvalidCompressedData), "{bits} bits");
+    }
+}

@@ -2,6 +2,7 @@
 //! policy for those over their backpressure limit.
 
 use super::*;
+use crate::sending::Compress;
 
 impl Engine {
     /// Fans out every publish queued by callbacks or received from other workers.
@@ -16,6 +17,11 @@ impl Engine {
                         let msg = EngineMsg::Publish {
                             topic: publish.topic.clone(),
                             frame: publish.frame.clone(),
+                            compress: if publish.compress {
+                                Compress::Auto
+                            } else {
+                                Compress::Never
+                            },
                         };
                         io.post(worker, msg);
                     }
@@ -26,8 +32,9 @@ impl Engine {
     }
 
     /// Queues one publish for every local subscriber: a reference to the same frame each.
-    /// A compressing subscriber gets the frame compressed once per publish and worker (made
-    /// when the first one is met; the plain frame when compressing does not shrink it).
+    /// A compressing subscriber in shared mode gets the frame compressed once per publish and
+    /// worker (made when the first one is met; the plain frame when compressing does not shrink
+    /// it); one that keeps its context (dedicated mode) gets it compressed for it alone.
     pub(super) fn fan_out(&mut self, io: &mut Io<'_, EngineMsg>, publish: &Publish) {
         let mut slow = std::mem::take(&mut self.slow);
         // Per server window agreed (9..=15), made when the first subscriber with it is met.
@@ -50,13 +57,18 @@ impl Engine {
                 slow.push((id, publish.frame.len()));
                 continue;
             }
-            let window = ctl.deflate;
-            let frame = match window {
-                0 => &None,
-                _ => packed[usize::from(window.clamp(9, 15) - 9)]
-                    .get_or_insert_with(|| self.zip.recompress(window, &publish.frame)),
+            let window = if publish.compress { ctl.deflate } else { 0 };
+            let frame = if window == 0 {
+                None
+            } else if let Some(deflater) = ctl.dedicated().and_then(|d| d.deflater()) {
+                // Dedicated mode: compressed with this subscriber's own context, for it alone.
+                self.zip.recompress_with(deflater, &publish.frame)
+            } else {
+                packed[usize::from(window.clamp(9, 15) - 9)]
+                    .get_or_insert_with(|| self.zip.recompress(window, &publish.frame))
+                    .clone()
             };
-            let frame = frame.as_ref().unwrap_or(&publish.frame).clone();
+            let frame = frame.unwrap_or_else(|| publish.frame.clone());
             if io.send(id, Chunk::Shared(frame)).is_some() {
                 self.metrics.deliveries.add(1);
             }

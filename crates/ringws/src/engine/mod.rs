@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use crate::answer::Accept;
 use crate::config::SlowConsumer;
+use crate::control::Control;
 use crate::handler::{Message, UpgradeRequest};
 use crate::log::LogLimiter;
 use crate::mailbox::EngineMsg;
@@ -38,8 +39,8 @@ use crate::route::{Event, Route, deliver};
 use crate::shared::Shared;
 use crate::table::ConnTable;
 use crate::websocket::{
-    Closed, Control, Ctx, Out, close_with_deadline, queue_close, send_close, send_frame,
-    send_message, set_close_deadline,
+    Closed, Ctx, Out, close_with_deadline, queue_close, send_close, send_frame, send_message,
+    set_close_deadline,
 };
 
 mod budget;
@@ -214,8 +215,11 @@ impl Engine {
             }
         };
         lent.codec.set_deflate(conn.ctl.deflate > 0);
-        if conn.ctl.deflate > 0
-            && let Some(inflater) = self.zip.inflater.take()
+        // The connection's own inflater if the client keeps its context, else the worker's.
+        let own = conn.ctl.dedicated().and_then(|d| d.lend_inflater());
+        let own_inflater = own.is_some();
+        if let Some(inflater) =
+            own.or_else(|| (conn.ctl.deflate > 0).then(|| self.zip.inflater.take()).flatten())
         {
             lent.codec.lend_inflater(inflater);
         }
@@ -294,8 +298,12 @@ impl Engine {
             }
         }
         if let Some(mut inflater) = lent.codec.take_inflater() {
-            inflater.release(64 << 10);
-            self.zip.inflater = Some(inflater);
+            if !own_inflater {
+                inflater.release(64 << 10);
+                self.zip.inflater = Some(inflater);
+            } else if let Some(d) = self.conns.get_mut(id).and_then(|c| c.ctl.dedicated()) {
+                d.give_back(inflater);
+            }
         }
         self.settle(io, id, &mut lent);
         if lent.codec.release() {
@@ -390,17 +398,19 @@ impl ringws_uring::Handler for Engine {
 
     fn on_message(&mut self, io: &mut Io<'_, EngineMsg>, msg: EngineMsg) {
         match msg {
-            EngineMsg::Publish { topic, frame } => {
-                let publish = Publish { topic, frame, skip: None, local_origin: false };
+            EngineMsg::Publish { topic, frame, compress } => {
+                let compress = compress == crate::Compress::Auto;
+                let publish = Publish { topic, frame, skip: None, local_origin: false, compress };
                 self.fan_out(io, &publish);
             }
-            EngineMsg::Send { conn, opcode, payload } => {
+            EngineMsg::Send { conn, opcode, payload, compress } => {
                 if let Some(c) = self.conns.get_mut(conn)
                     && let Phase::Open { route, .. } = c.phase
                 {
                     let counts = &self.metrics.routes[route];
                     let out = Out { shared: &self.shared, zip: &mut self.zip, counts };
-                    let _ = send_message(io, conn, &mut c.ctl, out, opcode, &[], Some(payload));
+                    let ctl = &mut c.ctl;
+                    let _ = send_message(io, conn, ctl, out, opcode, &[], Some(payload), compress);
                 }
             }
             EngineMsg::Close { conn, code, reason } => {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::answer::Reject;
+use crate::compress::Dedicated;
 use crate::config::Compression;
 use crate::http::{bad_request, refusal, switching};
 use crate::proxy::{ProxyLine, parse_proxy_header};
@@ -163,6 +164,9 @@ impl Engine {
         let deflate = match shared.route_options[route].compression {
             Compression::Off => None,
             Compression::Shared => deflate::negotiate(upgrade.extensions(), DeflateMode::Shared),
+            Compression::Dedicated { window_bits } => {
+                deflate::negotiate(upgrade.extensions(), DeflateMode::Dedicated { window_bits })
+            }
         };
         let Some(answer) = answer else {
             // Kept by the application, or dropped at once (then nobody will answer: 500 now).
@@ -206,6 +210,7 @@ impl Engine {
             let limit = options.max_backpressure.unwrap_or(shared.limits.max_backpressure);
             conn.ctl.set_max_backpressure(limit);
             conn.ctl.deflate = deflate.map_or(0, |d| d.params.server_max_window_bits);
+            conn.ctl.set_dedicated(deflate.and_then(|d| Dedicated::new(&d.params)));
         }
     }
 
