@@ -28,7 +28,19 @@ try {
   if (!seen) await fail("bob's page never showed alice's message");
   const own = await alice.locator('#messages li.me').count();
   if (own < 1) await fail("alice's page does not show her own message");
-  console.log('browser chat: a message sent in one page appeared in the other: ok');
+  // Chromium offers permessage-deflate; the server's /pubsub takes it (shared mode), and a long
+  // message reaches the other page compressed and is inflated by the browser.
+  const extensions = await bob.evaluate(() => document.body.dataset.extensions);
+  if (!/permessage-deflate/.test(extensions) || !/server_no_context_takeover/.test(extensions)) {
+    await fail(`the page's socket did not negotiate permessage-deflate: ${JSON.stringify(extensions)}`);
+  }
+  const long = 'compress me, compress me, '.repeat(20);
+  await alice.fill('#text', long);
+  await alice.click('#send');
+  await bob.waitForFunction((t) => [...document.querySelectorAll('#messages li')]
+    .some((li) => li.textContent === `alice: ${t.trim()}`), long, { timeout: 5000 })
+    .catch(() => fail("bob's page never showed alice's long (compressed) message"));
+  console.log(`browser chat: a message sent in one page appeared in the other, ${extensions}: ok`);
   await browser.close();
 } catch (e) {
   await fail(e.message);

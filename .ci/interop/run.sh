@@ -11,4 +11,9 @@ start_server "$port" target/interop-server.log
 trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 "$VENV/bin/python" .ci/interop/python_client.py "ws://127.0.0.1:$port/echo"
 node .ci/interop/node_client.mjs "ws://127.0.0.1:$port/echo"
-echo "interop: python websockets and node ws passed"
+kill "$SERVER_PID"; wait "$SERVER_PID" || true
+# The same clients against permessage-deflate's dedicated mode (context takeover both ways).
+start_server "$port" target/interop-dedicated-server.log --echo-compression dedicated:12
+"$VENV/bin/python" .ci/interop/python_client.py "ws://127.0.0.1:$port/echo" dedicated
+node .ci/interop/node_client.mjs "ws://127.0.0.1:$port/echo"
+echo "interop: python websockets and node ws passed (shared and dedicated compression)"
