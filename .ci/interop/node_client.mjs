@@ -2,10 +2,13 @@
 // reason. Exits non-zero on the first difference.
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const url = process.argv[2];
 // permessage-deflate on, with no threshold: every message is compressed both ways.
-const ws = new WebSocket(url, { maxPayload: 32 << 20, perMessageDeflate: { threshold: 0 } });
+// wss://: the server's self-signed certificate is trusted through RINGWS_CA.
+const ca = process.env.RINGWS_CA ? { ca: readFileSync(process.env.RINGWS_CA) } : {};
+const ws = new WebSocket(url, { maxPayload: 32 << 20, perMessageDeflate: { threshold: 0 }, ...ca });
 const fail = (msg) => { console.error(`node ws: ${msg}`); process.exit(1); };
 setTimeout(() => fail('timed out'), 20000).unref();
 

@@ -3,6 +3,7 @@ text, binary, fragmented, 1 MiB, ping, close with code and reason. Exits non-zer
 Usage: python_client.py URL [dedicated]   (dedicated: the server's route keeps context takeover with a
 12-bit window, and a run of similar messages must shrink as each refers back to the last)."""
 import os
+import ssl
 import sys
 
 from websockets.sync.client import connect
@@ -17,7 +18,10 @@ def check(what, got, want):
     print(f"python websockets: {what}: ok")
 
 
-with connect(URL, max_size=None) as ws:
+# wss://: the server's self-signed certificate is trusted through RINGWS_CA.
+context = ssl.create_default_context(cafile=os.environ["RINGWS_CA"]) if "RINGWS_CA" in os.environ else None
+
+with connect(URL, max_size=None, ssl=context) as ws:
     # The client offers permessage-deflate by default; the server's /echo accepts it.
     extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
     check("permessage-deflate negotiated", extensions.split(";")[0], "permessage-deflate")

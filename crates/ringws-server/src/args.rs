@@ -5,6 +5,7 @@
 use clap::Parser;
 use ringws::{Compression, IpNet, ProxyHeader, SlowConsumer};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `ringws --version`: the version and the commit it was built from.
@@ -24,6 +25,13 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, env = "RINGWS_ADDR", default_value = "127.0.0.1:9001")]
     pub(crate) addr: SocketAddr,
+    /// wss://: the certificate chain (PEM, leaf first). With --tls-key, the address speaks TLS
+    /// only (wss:// and https://); SIGHUP reloads both files for new connections.
+    #[arg(long, env = "RINGWS_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// wss://: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "RINGWS_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
     /// Worker threads, one per core [default: the number of CPUs this process may use].
     #[arg(long, env = "RINGWS_WORKERS")]
     pub(crate) workers: Option<usize>,

@@ -14,6 +14,7 @@ use args::{Args, LogFormat};
 use ringws::{
     Accept, App, Handler, Limits, Message, Reject, RouteOptions, UpgradeRequest, WebSocket,
 };
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -100,6 +101,20 @@ fn main() -> ExitCode {
     if let Some(budget) = args.memory_budget {
         limits.memory_budget = clamp_usize(budget);
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match ringws::tls::server_config(cert, key) {
+            Ok(config) => Some((config, cert.clone(), key.clone())),
+            Err(e) => {
+                tracing::error!("cannot load the TLS certificate: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            tracing::error!("--tls-cert and --tls-key go together: give both, or neither");
+            return ExitCode::from(2);
+        }
+    };
     let mut app = App::new()
         .bind(args.addr)
         .limits(limits)
@@ -122,6 +137,9 @@ fn main() -> ExitCode {
     if !args.trusted_proxy.is_empty() {
         app = app.behind_proxy(args.proxy_header, args.trusted_proxy.clone());
     }
+    if let Some((config, ..)) = &tls {
+        app = app.tls(config.clone());
+    }
     let server = match app.start() {
         Ok(s) => s,
         Err(e) => {
@@ -129,8 +147,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
     tracing::info!(
-        "ringws listening on ws://{}{} (http://{}/ for the demo page)",
+        "ringws listening on {ws}://{}{} ({http}://{}/ for the demo page)",
         server.local_addr(),
         args.echo_path,
         server.local_addr()
@@ -152,14 +171,18 @@ fn main() -> ExitCode {
             }
         }
     }
-    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 for sig in signals.forever() {
                     if sig == SIGUSR1 {
                         // Out of the load balancer first (docs/operations.md), then SIGTERM.
                         handle.drain();
+                        continue;
+                    }
+                    if sig == SIGHUP {
+                        reload_tls(&handle, tls.as_ref().map(|(_, cert, key)| (cert, key)));
                         continue;
                     }
                     tracing::info!(signal = sig, "shutting down: closing connections with 1001");
@@ -179,5 +202,18 @@ fn main() -> ExitCode {
             tracing::error!("worker failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGHUP: the certificate files read again; new connections get them, open ones keep theirs.
+/// A file that no longer loads leaves the running certificate in place.
+fn reload_tls(handle: &ringws::ServerHandle, files: Option<(&PathBuf, &PathBuf)>) {
+    let Some((cert, key)) = files else {
+        tracing::info!("SIGHUP: no TLS certificate to reload");
+        return;
+    };
+    match ringws::tls::server_config(cert, key).and_then(|config| handle.set_tls(config)) {
+        Ok(()) => tracing::info!(cert = %cert.display(), "SIGHUP: TLS certificate reloaded"),
+        Err(e) => tracing::error!("SIGHUP: TLS certificate not reloaded, the old one stays: {e}"),
     }
 }

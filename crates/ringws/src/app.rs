@@ -62,6 +62,7 @@ pub struct App {
     health_path: Option<String>,
     status_path: Option<String>,
     access_log: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for App {
@@ -95,6 +96,7 @@ impl App {
             health_path: None,
             status_path: None,
             access_log: false,
+            tls: None,
         }
     }
 
@@ -176,6 +178,16 @@ impl App {
         self
     }
 
+    /// Serves wss:// on the server's address: every connection speaks TLS with `config` (from
+    /// PEM files: [`crate::tls::server_config`]; or a `rustls::ServerConfig` of your own, which
+    /// should offer ALPN `http/1.1`). A client speaking plain HTTP there gets its connection
+    /// closed; the TLS handshake counts against the handshake timeout. Replace the certificate
+    /// while running with [`ServerHandle::set_tls`].
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// The application's own metrics: this registry is rendered at the metrics path with the
     /// server's figures (`prometheus-client`; register counters, gauges, histograms or
     /// collectors on it before starting).
@@ -251,6 +263,7 @@ impl App {
             status_path: self.status_path,
             draining: AtomicBool::new(false),
             access_log: self.access_log,
+            tls: self.tls.map(std::sync::RwLock::new),
             budget_share: (self.limits.memory_budget / workers) as u64,
         });
         let for_workers = shared.clone();
@@ -415,6 +428,20 @@ impl ServerHandle {
             self.post(worker, msg)?;
         }
         Ok(reached)
+    }
+
+    /// Replaces the TLS configuration (a renewed certificate): connections accepted from now on
+    /// use `config`, open ones keep the one they started with.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the server was not started with [`App::tls`].
+    pub fn set_tls(&self, config: Arc<rustls::ServerConfig>) -> io::Result<()> {
+        let Some(tls) = &self.shared.tls else {
+            let why = "the server does not serve TLS (start it with App::tls)";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        };
+        *tls.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        Ok(())
     }
 
     /// Subscribers of `topic` over all workers.

@@ -6,6 +6,7 @@ use ringws_proto::{Role, Session};
 use crate::compress::Dedicated;
 use crate::deadline::Stamp;
 use crate::pubsub::TopicName;
+use crate::tls::TlsSession;
 
 /// Per-connection state that callbacks may change through [`crate::WebSocket`]: the protocol
 /// session (closing handshake, failure), liveness, the one timer, limits. What few connections
@@ -45,6 +46,8 @@ struct Extra {
     dropped: u64,
     /// permessage-deflate's dedicated mode: the directions that keep their context.
     dedicated: Option<Box<Dedicated>>,
+    /// wss://: the connection's TLS session.
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Control {
@@ -130,5 +133,14 @@ impl Control {
     pub(crate) fn keeps_send_context(&self) -> bool {
         let dedicated = self.extra.as_ref().and_then(|e| e.dedicated.as_deref());
         dedicated.is_some_and(Dedicated::keeps_send_context)
+    }
+
+    /// The connection's TLS session (wss://), if it has one.
+    pub(crate) fn tls(&mut self) -> Option<&mut TlsSession> {
+        self.extra.as_mut()?.tls.as_deref_mut()
+    }
+
+    pub(crate) fn set_tls(&mut self, session: Box<TlsSession>) {
+        self.extra().tls = Some(session);
     }
 }

@@ -37,6 +37,7 @@ mod router;
 mod sending;
 mod shared;
 mod table;
+pub mod tls;
 mod websocket;
 
 pub use answer::{Accept, Answer, Reject};
@@ -56,5 +57,7 @@ pub use ringws_proto::{CloseCode, OpCode};
 /// The driver's settings ([`App::driver`]): rings, buffers, peer addresses, port sharing.
 pub use ringws_uring::Config as DriverConfig;
 pub use ringws_uring::ConnId;
+/// The TLS library wss:// is built on, for [`App::tls`] with a configuration of your own.
+pub use rustls;
 pub use sending::{Compress, InvalidCloseCode, Kind, SendStatus};
 pub use websocket::{Closed, WebSocket};

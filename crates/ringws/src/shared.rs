@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) budget_share: u64,
     /// Log every upgrade answered (`ringws::access`).
     pub(crate) access_log: bool,
+    /// wss://: the TLS configuration new connections take (replaced by
+    /// `ServerHandle::set_tls`; open connections keep the one they started with).
+    pub(crate) tls: Option<std::sync::RwLock<Arc<rustls::ServerConfig>>>,
 }
 
 impl Shared {

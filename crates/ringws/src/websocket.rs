@@ -43,7 +43,7 @@ pub(crate) fn send_frame(
     shared: Option<Bytes>,
 ) -> SendStatus {
     let len = shared.as_ref().map_or(payload.len(), Bytes::len);
-    checked(io, id, ctl, opcode, len, |io| queue_frame(io, id, opcode, payload, shared))
+    checked(io, id, ctl, opcode, len, |io, ctl| queue_frame(io, id, ctl, opcode, payload, shared))
 }
 
 /// Sends a data frame already encoded whole (a compressed one), with `send_frame`'s checks.
@@ -54,7 +54,7 @@ fn send_encoded(
     opcode: OpCode,
     frame: Bytes,
 ) -> SendStatus {
-    checked(io, id, ctl, opcode, frame.len(), |io| io.send(id, Chunk::Shared(frame)))
+    checked(io, id, ctl, opcode, frame.len(), |io, ctl| wire(io, id, ctl, [Chunk::Shared(frame)]))
 }
 
 /// What the session forbids and a queue over its limit refuse; otherwise `queue` queues the
@@ -65,12 +65,13 @@ fn checked(
     ctl: &mut Control,
     opcode: OpCode,
     len: usize,
-    queue: impl FnOnce(&mut Io<'_, EngineMsg>) -> Option<usize>,
+    queue: impl FnOnce(&mut Io<'_, EngineMsg>, &mut Control) -> Option<usize>,
 ) -> SendStatus {
     if let Some(refused) = refuse(io, id, ctl, opcode, len) {
         return refused;
     }
-    status_after(ctl, queue(io))
+    let queued = queue(io, ctl);
+    status_after(ctl, queued)
 }
 
 /// `Some(Dropped)` if the session forbids the frame or the queue is over its limit already.
@@ -110,6 +111,7 @@ fn status_after(ctl: &mut Control, queued: Option<usize>) -> SendStatus {
 fn queue_frame(
     io: &mut Io<'_, EngineMsg>,
     id: ConnId,
+    ctl: &mut Control,
     opcode: OpCode,
     payload: &[u8],
     shared: Option<Bytes>,
@@ -119,27 +121,60 @@ fn queue_frame(
     let n = FrameHeader::new(opcode, len as u64).encode(&mut head);
     if let Some(bytes) = shared {
         let chunks = [Chunk::inline(&head[..n]), Some(Chunk::Shared(bytes))];
-        return io.send_all(id, chunks.into_iter().flatten());
+        return wire(io, id, ctl, chunks.into_iter().flatten());
     }
     let mut joined = [0u8; 22];
     if n + payload.len() <= joined.len() {
         joined[..n].copy_from_slice(&head[..n]);
         joined[n..n + payload.len()].copy_from_slice(payload);
-        Chunk::inline(&joined[..n + payload.len()]).and_then(|c| io.send(id, c))
+        Chunk::inline(&joined[..n + payload.len()]).and_then(|c| wire(io, id, ctl, [c]))
     } else {
         // The payload is copied anyway: header and payload in one buffer make one chunk, so the
         // connection's send is a plain send, not a sendmsg whose msghdr and iovecs the kernel
         // must copy in.
         let mut frame = Vec::new();
         write_frame(&mut frame, opcode, payload, None);
-        io.send(id, Chunk::Shared(Bytes::from(frame)))
+        wire(io, id, ctl, [Chunk::Shared(Bytes::from(frame))])
     }
+}
+
+/// Queues bytes for the peer: as they are, or sealed into TLS records on a wss:// connection
+/// (one buffer for all the chunks). Returns the bytes now queued, or `None` if the connection
+/// is gone, or its TLS session cannot encrypt (then it is dropped).
+pub(crate) fn wire(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    chunks: impl IntoIterator<Item = Chunk>,
+) -> Option<usize> {
+    let Some(tls) = ctl.tls() else { return io.send_all(id, chunks) };
+    let mut chunks = chunks.into_iter();
+    let first = chunks.next()?;
+    let mut out = Vec::new();
+    let sealed = match chunks.next() {
+        None => tls.seal(first.as_slice(), &mut out),
+        Some(second) => {
+            let mut plain = [first.as_slice(), second.as_slice()].concat();
+            chunks.for_each(|c| plain.extend_from_slice(c.as_slice()));
+            tls.seal(&plain, &mut out)
+        }
+    };
+    if sealed.is_err() {
+        io.abort(id);
+        return None;
+    }
+    io.send(id, Chunk::Shared(Bytes::from(out)))
 }
 
 /// Queues a close frame the session produced (never refused for backpressure: it ends the
 /// connection's queue).
-pub(crate) fn queue_close(io: &mut Io<'_, EngineMsg>, id: ConnId, payload: &ClosePayload) {
-    let _ = queue_frame(io, id, OpCode::Close, payload.as_bytes(), None);
+pub(crate) fn queue_close(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    payload: &ClosePayload,
+) {
+    let _ = queue_frame(io, id, ctl, OpCode::Close, payload.as_bytes(), None);
 }
 
 /// Sends our close frame (if the handshake lets us) and records what `on_close` will report.
@@ -153,7 +188,7 @@ pub(crate) fn send_close(
 ) -> bool {
     let Some(payload) = ctl.session.start_close(code, reason) else { return false };
     ctl.note_code(code.0, reason);
-    queue_close(io, id, &payload);
+    queue_close(io, id, ctl, &payload);
     true
 }
 
@@ -224,8 +259,8 @@ pub(crate) fn send_message(
             None => {
                 let deflater = ctl.dedicated().and_then(|d| d.deflater());
                 let queued = match deflater.and_then(|d| out.zip.frame_with(d, opcode, bytes)) {
-                    Some(frame) => io.send(id, Chunk::Shared(frame)),
-                    None => queue_frame(io, id, opcode, payload, shared),
+                    Some(frame) => wire(io, id, ctl, [Chunk::Shared(frame)]),
+                    None => queue_frame(io, id, ctl, opcode, payload, shared),
                 };
                 status_after(ctl, queued)
             }

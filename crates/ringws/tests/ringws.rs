@@ -35,6 +35,8 @@ mod pubsub;
 mod room;
 #[path = "ringws/timers.rs"]
 mod timers;
+#[path = "ringws/tls.rs"]
+mod tls;
 
 type Ws = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 

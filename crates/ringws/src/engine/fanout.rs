@@ -69,7 +69,7 @@ impl Engine {
                     .clone()
             };
             let frame = frame.unwrap_or_else(|| publish.frame.clone());
-            if io.send(id, Chunk::Shared(frame)).is_some() {
+            if wire(io, id, ctl, [Chunk::Shared(frame)]).is_some() {
                 self.metrics.deliveries.add(1);
             }
         }

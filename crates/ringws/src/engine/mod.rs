@@ -40,7 +40,7 @@ use crate::shared::Shared;
 use crate::table::ConnTable;
 use crate::websocket::{
     Closed, Ctx, Out, close_with_deadline, queue_close, send_close, send_frame, send_message,
-    set_close_deadline,
+    set_close_deadline, wire,
 };
 
 mod budget;
@@ -104,6 +104,8 @@ pub(crate) struct Engine {
     metrics: Arc<WorkerMetrics>,
     /// The worker's compressor and inflater (permessage-deflate, shared mode).
     zip: crate::compress::Zip,
+    /// wss://: the plaintext of the records just read (reused between reads).
+    tls_plain: Vec<u8>,
 }
 
 impl Engine {
@@ -112,6 +114,7 @@ impl Engine {
         let metrics = shared.metrics.workers[worker].clone();
         Self {
             zip: crate::compress::Zip::default(),
+            tls_plain: Vec::new(),
             metrics,
             shared,
             routes,
@@ -256,7 +259,7 @@ impl Engine {
                         frame.map_or((CloseCode::NO_STATUS, ""), |f| (f.code, f.reason));
                     ctl.note_code(code.0, reason);
                     if let Some(reply) = reply {
-                        queue_close(io, id, &reply);
+                        queue_close(io, id, ctl, &reply);
                     }
                     if close_transport {
                         io.close(id);
@@ -269,7 +272,7 @@ impl Engine {
                     let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
                     ctl.note_code(code.0, &e.to_string());
                     if let Some(close) = close {
-                        queue_close(io, id, &close);
+                        queue_close(io, id, ctl, &close);
                     }
                     if close_now {
                         io.close(id);
@@ -319,22 +322,9 @@ impl Engine {
             self.warn(io.now(), id, "protocol error", &e);
         }
     }
-}
 
-impl ringws_uring::Handler for Engine {
-    type Message = EngineMsg;
-
-    fn on_open(&mut self, io: &mut Io<'_, EngineMsg>, conn: ConnId) {
-        let (limits, clock) = (&self.shared.limits, self.shared.clock);
-        let now = clock.now(io);
-        let mut ctl = Control::new(now, limits.max_backpressure);
-        clock.arm(io, conn, &mut ctl.timer, now.after(limits.handshake_timeout));
-        let phase = Phase::Handshake(Vec::new());
-        let slots = io.ring_slots(conn.ring());
-        self.conns.insert(conn, slots, Conn { phase, peer: Peer::Unknown, codec: None, ctl });
-    }
-
-    fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
+    /// Bytes from the peer, in the clear: the request head, or frames.
+    fn plain_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         // Before the upgrade, `last_seen` stays the accept time: the handshake's duration is
         // measured from it (its deadline is the connection's timer, not idleness).
@@ -358,6 +348,66 @@ impl ringws_uring::Handler for Engine {
             Phase::Done => {}
         }
         self.flush_publishes(io);
+    }
+}
+
+impl ringws_uring::Handler for Engine {
+    type Message = EngineMsg;
+
+    fn on_open(&mut self, io: &mut Io<'_, EngineMsg>, conn: ConnId) {
+        let (limits, clock) = (&self.shared.limits, self.shared.clock);
+        let now = clock.now(io);
+        let mut ctl = Control::new(now, limits.max_backpressure);
+        clock.arm(io, conn, &mut ctl.timer, now.after(limits.handshake_timeout));
+        if let Some(tls) = &self.shared.tls {
+            let config = tls.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            match crate::tls::TlsSession::new(config) {
+                Ok(session) => ctl.set_tls(session),
+                Err(e) => {
+                    tracing::error!(conn = %conn, "cannot start a TLS session: {e}");
+                    io.abort(conn);
+                    return;
+                }
+            }
+        }
+        let phase = Phase::Handshake(Vec::new());
+        let slots = io.ring_slots(conn.ring());
+        self.conns.insert(conn, slots, Conn { phase, peer: Peer::Unknown, codec: None, ctl });
+    }
+
+    fn on_data(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if let Some(tls) = conn.ctl.tls() {
+            // wss://: the records decrypted into the worker's scratch, then read as plain bytes.
+            let mut plain = std::mem::take(&mut self.tls_plain);
+            let mut records = Vec::new();
+            let read = tls.read(data, &mut plain, &mut records);
+            if !records.is_empty() {
+                io.send_bytes(id, Bytes::from(records));
+            }
+            match read {
+                Err(e) => {
+                    self.metrics.protocol_errors.add(1);
+                    self.warn(io.now(), id, "TLS error", &e);
+                    io.close(id);
+                }
+                Ok(outcome) => {
+                    if !plain.is_empty() {
+                        self.plain_data(io, id, &mut plain);
+                    }
+                    if outcome.peer_closed {
+                        io.close(id);
+                    }
+                }
+            }
+            plain.clear();
+            if plain.capacity() > 64 << 10 {
+                plain = Vec::new();
+            }
+            self.tls_plain = plain;
+            return;
+        }
+        self.plain_data(io, id, data);
     }
 
     /// The queue emptied: the handler hears it only if a send had reported backpressure (as

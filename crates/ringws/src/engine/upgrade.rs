@@ -200,10 +200,10 @@ impl Engine {
         let Accept { data, protocol, headers } = accept;
         let extensions = deflate.map(|d| d.response.as_str());
         let out = switching(key, protocol.as_deref(), extensions, &headers, &peer, id);
-        io.send_bytes(id, Bytes::from(out));
         shared.open.fetch_add(1, Ordering::Relaxed);
         let now = shared.clock.now(io);
         if let Some(conn) = self.conns.get_mut(id) {
+            wire(io, id, &mut conn.ctl, [Chunk::Shared(Bytes::from(out))]);
             self.metrics.upgraded(now.since(conn.ctl.last_seen).as_millis() as u64);
             conn.phase = Phase::Open { route, data };
             let options = shared.route_options[route];
@@ -281,10 +281,10 @@ impl Engine {
     }
 
     fn send_answer(&mut self, io: &mut Io<'_, EngineMsg>, id: ConnId, out: Vec<u8>) {
-        io.send_bytes(id, Bytes::from(out));
-        io.close(id);
         if let Some(conn) = self.conns.get_mut(id) {
+            wire(io, id, &mut conn.ctl, [Chunk::Shared(Bytes::from(out))]);
             conn.phase = Phase::Done;
         }
+        io.close(id);
     }
 }
