@@ -254,3 +254,15 @@ pub fn with_certificate(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    /// What a TLS connection pays inline, before rustls' own allocations (keys, record
+    /// buffers); `docs/benchmarks.md` has the whole cost measured per connection.
+    #[test]
+    fn the_session_size_is_known() {
+        let size = size_of::<super::TlsSession>();
+        println!("TlsSession: {size} bytes inline (boxed once per TLS connection)");
+        assert!(size < 4096, "{size}");
+    }
+}
