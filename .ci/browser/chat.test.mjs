@@ -5,7 +5,8 @@ import { launch } from './launch.mjs';
 const url = process.argv[2];
 const { browser, fail } = await launch('chat');
 try {
-  const context = await browser.newContext();
+  // A self-signed certificate when the page is served over https (this test only).
+  const context = await browser.newContext({ ignoreHTTPSErrors: url.startsWith('https:') });
   const alice = await context.newPage();
   const bob = await context.newPage();
   for (const page of [alice, bob]) {

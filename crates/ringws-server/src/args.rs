@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// wss://: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "RINGWS_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// wss://: another certificate for clients that ask for NAME (SNI), as NAME=CERT,KEY
+    /// (repeatable; the --tls-cert one serves every other name).
+    #[arg(long, value_parser = sni)]
+    pub(crate) tls_sni: Vec<(String, PathBuf, PathBuf)>,
     /// Worker threads, one per core [default: the number of CPUs this process may use].
     #[arg(long, env = "RINGWS_WORKERS")]
     pub(crate) workers: Option<usize>,
@@ -198,6 +202,16 @@ fn compression(name: &str) -> Result<Compression, String> {
     }
 }
 
+fn sni(value: &str) -> Result<(String, PathBuf, PathBuf), String> {
+    let expected = "expected NAME=CERT.pem,KEY.pem";
+    let (name, files) = value.split_once('=').ok_or_else(|| format!("{value:?}: {expected}"))?;
+    let (cert, key) = files.split_once(',').ok_or_else(|| format!("{value:?}: {expected}"))?;
+    if name.is_empty() || cert.is_empty() || key.is_empty() {
+        return Err(format!("{value:?}: {expected}"));
+    }
+    Ok((name.to_owned(), PathBuf::from(cert), PathBuf::from(key)))
+}
+
 fn slow_consumer(name: &str) -> Result<SlowConsumer, String> {
     match name {
         "drop" => Ok(SlowConsumer::Drop),
@@ -233,5 +247,16 @@ mod tests {
         assert!(compression("dedicated:8").unwrap_err().contains("9 to 15"));
         assert!(compression("dedicated:x").unwrap_err().contains("9 to 15"));
         assert!(compression("zip").unwrap_err().contains("`dedicated:BITS`"));
+    }
+
+    #[test]
+    fn sni_certificates_name_their_files() {
+        let (name, cert, key) = sni("a.example=a.pem,a-key.pem").unwrap();
+        assert_eq!(
+            (name.as_str(), cert.to_str(), key.to_str()),
+            ("a.example", Some("a.pem"), Some("a-key.pem"))
+        );
+        assert!(sni("a.example=a.pem").unwrap_err().contains("NAME=CERT.pem,KEY.pem"));
+        assert!(sni("=a.pem,b.pem").is_err());
     }
 }

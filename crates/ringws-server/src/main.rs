@@ -8,13 +8,13 @@ mod args;
 mod metrics_listener;
 mod pubsub;
 mod settings;
+mod tls_files;
 
 use args::{Args, LogFormat};
 
 use ringws::{
     Accept, App, Handler, Limits, Message, Reject, RouteOptions, UpgradeRequest, WebSocket,
 };
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -101,17 +101,17 @@ fn main() -> ExitCode {
     if let Some(budget) = args.memory_budget {
         limits.memory_budget = clamp_usize(budget);
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => match ringws::tls::server_config(cert, key) {
-            Ok(config) => Some((config, cert.clone(), key.clone())),
+    let tls = match tls_files::TlsFiles::from_args(&args) {
+        Ok(None) => None,
+        Ok(Some(files)) => match files.load() {
+            Ok(config) => Some((config, files)),
             Err(e) => {
                 tracing::error!("cannot load the TLS certificate: {e}");
                 return ExitCode::from(2);
             }
         },
-        _ => {
-            tracing::error!("--tls-cert and --tls-key go together: give both, or neither");
+        Err(e) => {
+            tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
@@ -182,7 +182,7 @@ fn main() -> ExitCode {
                         continue;
                     }
                     if sig == SIGHUP {
-                        reload_tls(&handle, tls.as_ref().map(|(_, cert, key)| (cert, key)));
+                        tls_files::reload(&handle, tls.as_ref().map(|(_, files)| files));
                         continue;
                     }
                     tracing::info!(signal = sig, "shutting down: closing connections with 1001");
@@ -202,18 +202,5 @@ fn main() -> ExitCode {
             tracing::error!("worker failed: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// SIGHUP: the certificate files read again; new connections get them, open ones keep theirs.
-/// A file that no longer loads leaves the running certificate in place.
-fn reload_tls(handle: &ringws::ServerHandle, files: Option<(&PathBuf, &PathBuf)>) {
-    let Some((cert, key)) = files else {
-        tracing::info!("SIGHUP: no TLS certificate to reload");
-        return;
-    };
-    match ringws::tls::server_config(cert, key).and_then(|config| handle.set_tls(config)) {
-        Ok(()) => tracing::info!(cert = %cert.display(), "SIGHUP: TLS certificate reloaded"),
-        Err(e) => tracing::error!("SIGHUP: TLS certificate not reloaded, the old one stays: {e}"),
     }
 }

@@ -18,16 +18,24 @@ struct Cert {
 }
 
 fn self_signed() -> Cert {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    self_signed_for("localhost")
+}
+
+fn self_signed_for(name: &str) -> Cert {
+    let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
     Cert {
         der: cert.cert.der().clone(),
         key: PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap(),
     }
 }
 
+fn config(cert: &Cert) -> Arc<rustls::ServerConfig> {
+    let certs = ringws::tls::Certificates::new(vec![cert.der.clone()], cert.key.clone_key());
+    certs.unwrap().into_config().unwrap()
+}
+
 fn tls_server(cert: &Cert, limits: Limits) -> (Server, mpsc::Receiver<Seen>) {
-    let config = ringws::tls::with_certificate(vec![cert.der.clone()], cert.key.clone_key());
-    let config = config.unwrap();
+    let config = config(cert);
     server_with(limits, move |app: App| app.tls(config))
 }
 
@@ -35,6 +43,11 @@ type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A TLS client that trusts only `cert`, connected and through its handshake.
 fn tls_connect(server: &Server, cert: &Cert) -> Tls {
+    tls_connect_to(server, cert, "localhost")
+}
+
+/// A TLS client that trusts only `cert` and asks for `name` (SNI).
+fn tls_connect_to(server: &Server, cert: &Cert, name: &str) -> Tls {
     let mut roots = RootCertStore::empty();
     roots.add(cert.der.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -43,7 +56,7 @@ fn tls_connect(server: &Server, cert: &Cert) -> Tls {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = ServerName::try_from("localhost").unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
     let conn = ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(server.local_addr()).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -160,16 +173,14 @@ fn a_new_certificate_serves_new_connections_and_open_ones_keep_theirs() {
     let (first, second) = (self_signed(), self_signed());
     let (server, _) = tls_server(&first, Limits::default());
     let mut old = wss(&server, &first);
-    let config = ringws::tls::with_certificate(vec![second.der.clone()], second.key.clone_key());
-    server.handle().set_tls(config.unwrap()).unwrap();
+    server.handle().set_tls(config(&second)).unwrap();
     let fresh = tls_connect(&server, &second);
     let seen = fresh.conn.peer_certificates().unwrap()[0].clone();
     assert_eq!(seen, second.der, "a new connection gets the new certificate");
     echoes(&mut old, tungstenite::Message::text("the old connection carries on"));
     // A plain server refuses a TLS configuration.
     let (plain, _) = server_with(Limits::default(), |a| a);
-    let config = ringws::tls::with_certificate(vec![second.der.clone()], second.key.clone_key());
-    assert!(plain.handle().set_tls(config.unwrap()).is_err());
+    assert!(plain.handle().set_tls(config(&second)).is_err());
     stop(plain);
     stop(server);
 }
@@ -188,4 +199,23 @@ fn pem_files_are_loaded_and_bad_ones_named() {
     let err = ringws::tls::server_config(&cert_path, &dir.join("missing.pem")).unwrap_err();
     assert!(err.to_string().contains("missing.pem"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn each_server_name_gets_its_certificate() {
+    let (default, a, b) = (self_signed(), self_signed_for("a.test"), self_signed_for("b.test"));
+    let certs = ringws::tls::Certificates::new(vec![default.der.clone()], default.key.clone_key())
+        .unwrap()
+        .with_name_der("a.test", vec![a.der.clone()], a.key.clone_key())
+        .unwrap()
+        .with_name_der("B.test", vec![b.der.clone()], b.key.clone_key())
+        .unwrap();
+    let config = certs.into_config().unwrap();
+    let (server, _) = server_with(Limits::default(), move |app: App| app.tls(config));
+    for (name, cert) in [("a.test", &a), ("b.test", &b), ("localhost", &default)] {
+        let tls = tls_connect_to(&server, cert, name);
+        let seen = tls.conn.peer_certificates().unwrap()[0].clone();
+        assert_eq!(seen, cert.der, "{name}");
+    }
+    stop(server);
 }

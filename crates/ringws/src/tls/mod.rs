@@ -21,6 +21,9 @@ use rustls::unbuffered::{
 };
 use std::sync::Arc;
 
+mod config;
+pub use config::{Certificates, server_config};
+
 /// Record overhead allowance per 16 KiB of plaintext (TLS 1.3: 22 bytes; TLS 1.2 GCM: 29).
 const RECORD_SLACK: usize = 64;
 
@@ -207,52 +210,6 @@ fn flush_alert(conn: &mut UnbufferedServerConnection, out: &mut Vec<u8>) {
             _ => return,
         }
     }
-}
-
-/// A TLS server configuration from PEM files: the certificate chain (leaf first) and its
-/// private key (PKCS#8, PKCS#1 or SEC1), TLS 1.2 and 1.3 with rustls' safe defaults, ALPN
-/// `http/1.1`, on the `ring` provider (`docs/dependencies.md` says why).
-///
-/// # Errors
-/// A file that cannot be read, holds no certificate or no key, or a key that does not match
-/// the certificate: the error names the file and the problem.
-pub fn server_config(
-    cert_pem: &std::path::Path,
-    key_pem: &std::path::Path,
-) -> std::io::Result<Arc<ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::{Error, ErrorKind};
-    let bad = |path: &std::path::Path, what: String| {
-        Error::new(ErrorKind::InvalidInput, format!("{}: {what}", path.display()))
-    };
-    let certs = CertificateDer::pem_file_iter(cert_pem)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| bad(cert_pem, format!("cannot read certificates: {e}")))?;
-    if certs.is_empty() {
-        return Err(bad(cert_pem, "no certificate in the file".into()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key_pem)
-        .map_err(|e| bad(key_pem, format!("cannot read a private key: {e}")))?;
-    with_certificate(certs, key).map_err(|e| bad(cert_pem, e.to_string()))
-}
-
-/// A TLS server configuration for a certificate chain and key already loaded (as
-/// [`server_config`], which reads them from files).
-///
-/// # Errors
-/// rustls refuses the key or the certificate (they do not match, an unsupported key type).
-pub fn with_certificate(
-    certs: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]
