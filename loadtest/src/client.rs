@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::pace::Schedule;
 use crate::stats::{Progress, Stats};
 use crate::target::Target;
+use crate::tls::{ClientTls, TlsClient};
 
 /// What a scenario implements. One instance per load-generator thread.
 pub(crate) trait Scenario: 'static {
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) results: Mutex<Vec<Stats>>,
     /// Offer and use permessage-deflate (`--deflate`).
     pub(crate) deflate: bool,
+    /// wss:// targets: the TLS client settings.
+    pub(crate) tls: Option<TlsClient>,
 }
 
 /// The offer `--deflate` makes: each message on its own both ways, as the server's shared mode.
@@ -92,7 +95,7 @@ const DEFLATE_OFFER: &str = "permessage-deflate; client_no_context_takeover";
 pub(crate) struct Ctx<'a, 'io> {
     io: &'a mut Io<'io, ()>,
     shared: &'a Shared,
-    mask_seed: &'a mut u32,
+    wire: &'a mut Wire,
     dial_queue: &'a mut std::collections::VecDeque<u64>,
     dialed: &'a HashMap<u64, u64>,
     closing: &'a mut Vec<ConnId>,
@@ -129,11 +132,11 @@ impl Ctx<'_, '_> {
     /// Sends one masked data frame.
     pub(crate) fn send(&mut self, conn: ConnId, opcode: OpCode, payload: &[u8]) -> bool {
         if !self.shared.deflate {
-            return send_masked(self.io, self.mask_seed, conn, opcode, 0, payload);
+            return send_masked(self.io, self.wire, conn, opcode, 0, payload);
         }
         let mut packed = Vec::with_capacity(payload.len() / 2 + 16);
         self.deflater.deflate(payload, &mut packed);
-        send_masked(self.io, self.mask_seed, conn, opcode, RSV1, &packed)
+        send_masked(self.io, self.wire, conn, opcode, RSV1, &packed)
     }
 
     /// Starts the closing handshake (1000). The server answers and closes TCP first, as RFC
@@ -154,12 +157,13 @@ impl Ctx<'_, '_> {
 /// compressed message.
 fn send_masked(
     io: &mut Io<'_, ()>,
-    seed: &mut u32,
+    wire: &mut Wire,
     conn: ConnId,
     opcode: OpCode,
     rsv: u8,
     payload: &[u8],
 ) -> bool {
+    let seed = &mut wire.mask_seed;
     *seed ^= *seed << 13;
     *seed ^= *seed >> 17;
     *seed ^= *seed << 5;
@@ -167,7 +171,28 @@ fn send_masked(
     let header = FrameHeader { rsv, masking_key: key, ..FrameHeader::new(opcode, 0) };
     let mut frame = Vec::new();
     write_frame_with(&mut frame, &header, payload);
-    io.send(conn, Chunk::Shared(Bytes::from(frame))).is_some()
+    wire.send(io, conn, frame)
+}
+
+/// The way out of a generator thread: the masking keys, and each wss:// connection's TLS
+/// session, which seals what is sent.
+pub(crate) struct Wire {
+    mask_seed: u32,
+    sessions: HashMap<u64, Box<ClientTls>>,
+}
+
+impl Wire {
+    /// Sends `bytes` on `conn`: as they are, or sealed on a wss:// connection (before its
+    /// handshake is done rustls keeps them and sends them after). Whether the connection is
+    /// still there.
+    fn send(&mut self, io: &mut Io<'_, ()>, conn: ConnId, bytes: Vec<u8>) -> bool {
+        let Some(tls) = self.sessions.get_mut(&conn.to_u64()) else {
+            return io.send(conn, Chunk::Shared(Bytes::from(bytes))).is_some();
+        };
+        let mut out = Vec::new();
+        tls.seal(&bytes, &mut out);
+        out.is_empty() || io.send(conn, Chunk::Shared(Bytes::from(out))).is_some()
+    }
 }
 
 /// The driver handler of one load-generator thread.
@@ -175,7 +200,9 @@ pub(crate) struct LoadWorker<S: Scenario> {
     scenario: S,
     shared: Arc<Shared>,
     conns: HashMap<u64, Conn>,
-    mask_seed: u32,
+    wire: Wire,
+    /// wss://: the plaintext of the records just read (reused between reads).
+    plain: Vec<u8>,
     worker: usize,
     dial_queue: std::collections::VecDeque<u64>,
     /// The dial pacer's schedule; restarted whenever the queue was empty.
@@ -212,7 +239,8 @@ impl<S: Scenario> LoadWorker<S> {
             scenario,
             shared,
             conns: HashMap::default(),
-            mask_seed,
+            wire: Wire { mask_seed, sessions: HashMap::default() },
+            plain: Vec::new(),
             worker,
             dial_queue: Default::default(),
             dial_schedule,
@@ -233,7 +261,7 @@ impl<S: Scenario> LoadWorker<S> {
         let mut ctx = Ctx {
             io,
             shared: &self.shared,
-            mask_seed: &mut self.mask_seed,
+            wire: &mut self.wire,
             dial_queue: &mut self.dial_queue,
             dialed: &self.dialed,
             closing: &mut self.closing,
@@ -254,7 +282,7 @@ impl<S: Scenario> LoadWorker<S> {
             return;
         };
         if let Some(close) = session.start_close(CloseCode::NORMAL, "") {
-            send_masked(io, &mut self.mask_seed, id, OpCode::Close, 0, close.as_bytes());
+            send_masked(io, &mut self.wire, id, OpCode::Close, 0, close.as_bytes());
             self.close_sent(io, id);
         }
     }
@@ -359,13 +387,72 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         }
         let mut bytes = Vec::with_capacity(256);
         let accept = request.write(&mut bytes);
-        io.send_bytes(conn, Bytes::from(bytes));
+        if let Some(tls) = &self.shared.tls {
+            match tls.session() {
+                Ok(session) => {
+                    self.wire.sessions.insert(conn.to_u64(), session);
+                }
+                Err(_) => {
+                    self.shared.progress.error();
+                    io.abort(conn);
+                    return;
+                }
+            }
+        }
+        self.wire.send(io, conn, bytes);
         let state = State::Handshake { accept, buf: Vec::new() };
         self.conns
             .insert(conn.to_u64(), Conn { tag, state, close_sent: false, close_wanted: false });
     }
 
     fn on_data(&mut self, io: &mut Io<'_, ()>, id: ConnId, data: &mut [u8]) {
+        let Some(tls) = self.wire.sessions.get_mut(&id.to_u64()) else {
+            return self.plain_data(io, id, data);
+        };
+        let (mut plain, mut out) = (std::mem::take(&mut self.plain), Vec::new());
+        let read = tls.read(data, &mut plain, &mut out);
+        if !out.is_empty() {
+            io.send(id, Chunk::Shared(Bytes::from(out)));
+        }
+        if read.is_err() {
+            self.shared.progress.error();
+            io.abort(id);
+        } else if !plain.is_empty() {
+            self.plain_data(io, id, &mut plain);
+        }
+        plain.clear();
+        self.plain = plain;
+    }
+
+    fn on_close(&mut self, io: &mut Io<'_, ()>, id: ConnId, cause: &CloseCause) {
+        self.wire.sessions.remove(&id.to_u64());
+        self.closed(io, id, cause);
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_, ()>, key: u64) {
+        if key == DIAL_TICK {
+            self.pace_dials(io);
+            return;
+        }
+        if key == CLOSE_TICK {
+            self.close_overdue(io);
+            return;
+        }
+        let was_empty = self.dial_queue.is_empty();
+        self.with_ctx(io, |s, ctx| s.on_timer(ctx, key));
+        self.after(io, was_empty);
+    }
+
+    fn on_shutdown(&mut self, io: &mut Io<'_, ()>) {
+        let stats = self.scenario.finish();
+        self.shared.results.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
+        io.shutdown(std::time::Duration::ZERO);
+    }
+}
+
+impl<S: Scenario> LoadWorker<S> {
+    /// Bytes from the server, in the clear: the 101, then frames.
+    fn plain_data(&mut self, io: &mut Io<'_, ()>, id: ConnId, data: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let tag = conn.tag;
         let mut rest: Option<Vec<u8>> = None;
@@ -413,7 +500,8 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         }
     }
 
-    fn on_close(&mut self, io: &mut Io<'_, ()>, id: ConnId, cause: &CloseCause) {
+    /// An open or opening connection ended.
+    fn closed(&mut self, io: &mut Io<'_, ()>, id: ConnId, cause: &CloseCause) {
         let Some(conn) = self.conns.remove(&id.to_u64()) else { return };
         let opened = !matches!(conn.state, State::Handshake { .. });
         if opened {
@@ -434,28 +522,6 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         self.dialed.remove(&conn.tag);
     }
 
-    fn on_timer(&mut self, io: &mut Io<'_, ()>, key: u64) {
-        if key == DIAL_TICK {
-            self.pace_dials(io);
-            return;
-        }
-        if key == CLOSE_TICK {
-            self.close_overdue(io);
-            return;
-        }
-        let was_empty = self.dial_queue.is_empty();
-        self.with_ctx(io, |s, ctx| s.on_timer(ctx, key));
-        self.after(io, was_empty);
-    }
-
-    fn on_shutdown(&mut self, io: &mut Io<'_, ()>) {
-        let stats = self.scenario.finish();
-        self.shared.results.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
-        io.shutdown(std::time::Duration::ZERO);
-    }
-}
-
-impl<S: Scenario> LoadWorker<S> {
     fn frames(&mut self, io: &mut Io<'_, ()>, id: ConnId, tag: u64, bytes: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(&id.to_u64()) else { return };
         let State::Open { mut session, mut codec } =
@@ -480,20 +546,13 @@ impl<S: Scenario> LoadWorker<S> {
                 }
                 Some(Action::Ping(p)) => {
                     Progress::bump(&self.shared.progress.pings);
-                    send_masked(io, &mut self.mask_seed, id, OpCode::Pong, 0, p);
+                    send_masked(io, &mut self.wire, id, OpCode::Pong, 0, p);
                 }
                 Some(Action::Closed { reply, .. }) => {
                     // Answer a close we did not start (echoing its code), then wait for the
                     // server to end TCP.
                     if let Some(reply) = reply {
-                        send_masked(
-                            io,
-                            &mut self.mask_seed,
-                            id,
-                            OpCode::Close,
-                            0,
-                            reply.as_bytes(),
-                        );
+                        send_masked(io, &mut self.wire, id, OpCode::Close, 0, reply.as_bytes());
                     }
                     self.close_sent(io, id);
                 }

@@ -64,6 +64,7 @@ where
         progress: Progress::default(),
         results: Mutex::new(Vec::new()),
         deflate: common.deflate,
+        tls: common.tls(&target)?,
     });
     // Many small buffers by default: subscribers receive small messages all at once, and a
     // receive finding the buffer ring empty has to be re-armed. An echo of large messages gets

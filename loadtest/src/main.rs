@@ -22,6 +22,7 @@ mod scenario;
 mod slow_subscribers;
 mod stats;
 mod target;
+mod tls;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -130,8 +131,8 @@ enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
-struct Common {
-    /// The server, ws://host:port/path (loopback only).
+pub(crate) struct Common {
+    /// The server, ws://host:port/path or wss://... (loopback only).
     url: String,
     /// Measured seconds, after the warm-up.
     #[arg(long, default_value_t = 10.0)]
@@ -167,6 +168,13 @@ struct Common {
     /// inflate what arrives; a connection the server does not accept it on counts as an error.
     #[arg(long)]
     deflate: bool,
+    /// wss://: accept any server certificate (a self-signed test server); the traffic is
+    /// encrypted all the same.
+    #[arg(long)]
+    insecure: bool,
+    /// wss://: trust the certificates in this PEM file (the server's own, if self-signed).
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -351,4 +359,29 @@ fn finish_report(common: &Common, report: &Report) -> Result<(), String> {
         std::fs::write(path, report.svg()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+impl Common {
+    /// The TLS client settings for a wss:// target; `None` for ws://.
+    ///
+    /// # Errors
+    /// wss:// without a way to check the certificate (--ca or --insecure), or a bad CA file;
+    /// --ca or --insecure with a ws:// target.
+    pub(crate) fn tls(&self, target: &target::Target) -> Result<Option<tls::TlsClient>, String> {
+        let trust = match (&self.ca, self.insecure) {
+            (Some(ca), false) => Some(tls::Trust::Roots(ca.clone())),
+            (None, true) => Some(tls::Trust::Anything),
+            (None, false) => None,
+            (Some(_), true) => return Err("--ca and --insecure exclude each other".into()),
+        };
+        match (&target.tls_name, trust) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err("--ca and --insecure are for wss:// targets".into()),
+            (Some(name), Some(trust)) => tls::TlsClient::new(name, &trust).map(Some),
+            (Some(_), None) => Err(format!(
+                "{}: give --ca FILE (the certificate to trust) or --insecure (accept any)",
+                self.url
+            )),
+        }
+    }
 }

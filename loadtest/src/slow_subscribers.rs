@@ -24,9 +24,10 @@ pub(crate) fn run(
     publish: String,
 ) -> Result<Report, String> {
     let target = Target::parse(&common.url)?;
+    let tls = common.tls(&target)?;
     let mut sockets = Vec::with_capacity(slow);
     for _ in 0..slow {
-        let mut s = upgrade_blocking(&target)?;
+        let mut s = upgrade_blocking(&target, tls.as_ref())?;
         let mut frame = Vec::new();
         let text = ringws_proto::OpCode::Text;
         ringws_proto::frame::write_frame(
@@ -105,8 +106,54 @@ fn last_close_code(stream: &[u8]) -> Option<u16> {
     code
 }
 
-fn upgrade_blocking(target: &Target) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect(target.addr).map_err(|e| format!("{}: {e}", target.addr))?;
+/// A slow subscriber's socket: blocking, plain or TLS.
+enum Blocking {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Blocking {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.set_read_timeout(timeout),
+            Self::Tls(s) => s.sock.set_read_timeout(timeout),
+        }
+    }
+}
+
+impl Read for Blocking {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Blocking {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+fn upgrade_blocking(
+    target: &Target,
+    tls: Option<&crate::tls::TlsClient>,
+) -> Result<Blocking, String> {
+    let tcp = TcpStream::connect(target.addr).map_err(|e| format!("{}: {e}", target.addr))?;
+    let mut s = match tls {
+        None => Blocking::Plain(tcp),
+        Some(tls) => Blocking::Tls(Box::new(tls.blocking(tcp).map_err(|e| e.to_string())?)),
+    };
     let request = ringws_proto::handshake::ClientRequest::new(&target.host, &target.path, [9; 16]);
     let mut out = Vec::new();
     let accept = request.write(&mut out);

@@ -42,7 +42,11 @@ impl Handler for Topic {
 }
 
 fn server() -> Server {
-    App::new()
+    server_with(|app| app)
+}
+
+fn server_with(tls: impl FnOnce(App) -> App) -> Server {
+    tls(App::new())
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .workers(1)
         .limits(Limits::default())
@@ -372,4 +376,57 @@ fn after_churn_the_server_holds_time_wait_not_the_generator() {
         "TIME_WAIT: {server_side} at the server, {client_side} at the generator"
     );
     stop(s);
+}
+
+/// A wss:// server with a self-signed certificate for `localhost`, and that certificate's PEM
+/// file (for --ca).
+fn tls_server() -> (Server, std::path::PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let pem = std::env::temp_dir().join(format!(
+        "ringws-load-ca-{}-{:?}.pem",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&pem, cert.cert.pem()).unwrap();
+    let key = ringws::rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der());
+    let certs = ringws::tls::Certificates::new(vec![cert.cert.der().clone()], key.unwrap());
+    let config = certs.unwrap().into_config().unwrap();
+    (server_with(move |app| app.tls(config)), pem)
+}
+
+#[test]
+fn every_scenario_runs_over_wss() {
+    let (s, ca) = tls_server();
+    let port = s.local_addr().port();
+    let (echo, topic) =
+        (format!("wss://localhost:{port}/echo"), format!("wss://localhost:{port}/t"));
+    let ca = ca.to_str().unwrap();
+    let r = load(&["echo", &echo, "--connections", "20", "--size", "2000", "--ca", ca]);
+    assert_eq!((r["errors"].as_u64(), r["connections"].as_u64()), (Some(0), Some(20)), "{r}");
+    assert!(r["count"].as_u64().unwrap() > 100, "{r}");
+    let sub = ["--subscribe", "sub", "--publish", "m $TS"];
+    let mut args = vec!["fanout", &topic, "--subscribers", "50", "--rate", "20", "--insecure"];
+    args.extend(sub);
+    let r = load(&args);
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["count"].as_u64().unwrap(), r["extra"]["published"].as_f64().unwrap() as u64 * 50);
+    let r = load(&["idle", &echo, "--connections", "100", "--insecure"]);
+    assert_eq!((r["errors"].as_u64(), r["connections"].as_u64()), (Some(0), Some(100)), "{r}");
+    let r = load(&["churn", &echo, "--rate", "100", "--insecure"]);
+    assert_eq!(r["errors"], 0, "{r}");
+    assert!(r["count"].as_u64().unwrap() >= 90, "{r}");
+    let mut args = vec!["slow", &topic, "--slow", "2", "--rate", "3000", "--size", "4096"];
+    args.extend(["--subscribe", "sub", "--publish", "$TS", "--insecure"]);
+    let r = load(&args);
+    assert!(r["notes"].to_string().contains("2 closed by the server"), "{r}");
+    // Without a way to check the certificate, the tool says what to give it.
+    let run = run_tool(&["echo", &echo, "--duration", "0.2"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--ca FILE") && run.stderr.contains("--insecure"),
+        "{}",
+        run.stderr
+    );
+    stop(s);
+    let _ = std::fs::remove_file(ca);
 }
