@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) deflate: bool,
     /// wss:// targets: the TLS client settings.
     pub(crate) tls: Option<TlsClient>,
+    /// The first TLS failure, for the report (the rest are counted as errors).
+    pub(crate) tls_error: Mutex<Option<String>>,
 }
 
 /// The offer `--deflate` makes: each message on its own both ways, as the server's shared mode.
@@ -414,8 +416,10 @@ impl<S: Scenario> Handler for LoadWorker<S> {
         if !out.is_empty() {
             io.send(id, Chunk::Shared(Bytes::from(out)));
         }
-        if read.is_err() {
+        if let Err(e) = read {
             self.shared.progress.error();
+            let mut first = self.shared.tls_error.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert_with(|| e.to_string());
             io.abort(id);
         } else if !plain.is_empty() {
             self.plain_data(io, id, &mut plain);

@@ -65,6 +65,7 @@ where
         results: Mutex::new(Vec::new()),
         deflate: common.deflate,
         tls: common.tls(&target)?,
+        tls_error: Mutex::new(None),
     });
     // Many small buffers by default: subscribers receive small messages all at once, and a
     // receive finding the buffer ring empty has to be re-armed. An echo of large messages gets
@@ -158,6 +159,15 @@ where
         meta,
         stats,
     };
+    if let Some(e) = shared.tls_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let hint = if e.contains("CaUsedAsEndEntity") {
+            " (the --ca certificate is a CA serving as the server's own, which webpki refuses: \
+             make it with basicConstraints CA:FALSE, or use --insecure)"
+        } else {
+            ""
+        };
+        report.notes.push(format!("TLS failed on a connection: {e}{hint}"));
+    }
     if plan.name == "idle" {
         report.notes.push(format!(
             "{open_at_end} of {opened} connections still open at the end of the hold; {} pings \
