@@ -29,6 +29,10 @@ pub(crate) struct Args {
     /// only (wss:// and https://); SIGHUP reloads both files for new connections.
     #[arg(long, env = "RINGWS_TLS_CERT")]
     pub(crate) tls_cert: Option<PathBuf>,
+    /// wss:// on an address of its own (e.g. 127.0.0.1:9443), with --addr staying plain (ws://
+    /// and http://): one server, the same routes and topics behind both [default: TLS on --addr].
+    #[arg(long, env = "RINGWS_TLS_ADDR")]
+    pub(crate) tls_addr: Option<SocketAddr>,
     /// wss://: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "RINGWS_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,

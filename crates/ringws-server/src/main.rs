@@ -137,8 +137,14 @@ fn main() -> ExitCode {
     if !args.trusted_proxy.is_empty() {
         app = app.behind_proxy(args.proxy_header, args.trusted_proxy.clone());
     }
-    if let Some((config, ..)) = &tls {
-        app = app.tls(config.clone());
+    match (&tls, args.tls_addr) {
+        (Some((config, _)), Some(addr)) => app = app.tls_on(addr, config.clone()),
+        (Some((config, _)), None) => app = app.tls(config.clone()),
+        (None, Some(_)) => {
+            tracing::error!("--tls-addr needs --tls-cert and --tls-key");
+            return ExitCode::from(2);
+        }
+        (None, None) => {}
     }
     let server = match app.start() {
         Ok(s) => s,
@@ -147,13 +153,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
+    let (ws, http) =
+        if tls.is_some() && args.tls_addr.is_none() { ("wss", "https") } else { ("ws", "http") };
     tracing::info!(
         "ringws listening on {ws}://{}{} ({http}://{}/ for the demo page)",
         server.local_addr(),
         args.echo_path,
         server.local_addr()
     );
+    if let (Some(addr), Some(_)) = (server.tls_addr(), args.tls_addr) {
+        tracing::info!("ringws listening on wss://{addr}{} (https://{addr}/)", args.echo_path);
+    }
     let handle = server.handle();
     if let Some(addr) = args.metrics_addr {
         let path = if args.metrics_path.is_empty() {

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -63,6 +64,10 @@ pub struct Config {
     /// getsockopt(SO_PEERNAME) submission per connection (measured in docs/benchmarks.md).
     /// Default true.
     pub peer_addresses: bool,
+    /// More addresses to listen on, each with a listener per worker like `addr`'s
+    /// ([`crate::Io::listener`] tells which one a connection came through). Of the same family
+    /// as `addr` (the peer-address query is sized by it). Default: none.
+    pub also_listen: Vec<SocketAddr>,
 }
 
 impl Default for Config {
@@ -82,6 +87,7 @@ impl Default for Config {
             recv_bundle: false,
             reuse_port: false,
             peer_addresses: true,
+            also_listen: Vec::new(),
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct WorkerInfo {
 #[derive(Debug)]
 pub struct Server<M: Send + 'static> {
     addr: SocketAddr,
+    /// Every bound address: `addr`, then `also_listen`'s (with their real ports).
+    addrs: Vec<SocketAddr>,
     handle: ServerHandle<M>,
     threads: Vec<JoinHandle<io::Result<ExitReport>>>,
 }
@@ -190,25 +198,34 @@ impl<M: Send + 'static> Server<M> {
         F: Fn(WorkerInfo) -> H + Send + Sync + 'static,
     {
         let workers = config.workers.clamp(1, 255);
-        let (addr, listeners) = if config.listen {
+        let mut listeners: Vec<Vec<OwnedFd>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut addrs = Vec::new();
+        // A driver that only dials binds nothing: a listener here would take a share of the
+        // connections meant for a server on the same address.
+        let wanted: Vec<SocketAddr> = if config.listen {
+            std::iter::once(config.addr).chain(config.also_listen.iter().copied()).collect()
+        } else {
+            Vec::new()
+        };
+        for want in wanted {
+            if want.is_ipv4() != config.addr.is_ipv4() {
+                let why = format!("{want} and {} are of two families: listen on one", config.addr);
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+            }
             if !config.reuse_port {
-                ensure_unclaimed(config.addr)?;
+                ensure_unclaimed(want)?;
             }
             // The first listener fixes the port (the address may say port 0); the others join it.
-            let first = sys::reuseport_listener(config.addr, config.backlog).map_err(|e| {
-                io::Error::new(e.kind(), format!("listening on {}: {e}", config.addr))
-            })?;
-            let addr = sys::local_addr(&first)?;
-            let mut listeners = vec![Some(first)];
-            for _ in 1..workers {
-                listeners.push(Some(sys::reuseport_listener(addr, config.backlog)?));
+            let first = sys::reuseport_listener(want, config.backlog)
+                .map_err(|e| io::Error::new(e.kind(), format!("listening on {want}: {e}")))?;
+            let bound = sys::local_addr(&first)?;
+            listeners[0].push(first);
+            for worker in listeners.iter_mut().skip(1) {
+                worker.push(sys::reuseport_listener(bound, config.backlog)?);
             }
-            (addr, listeners)
-        } else {
-            // A driver that only dials binds nothing: a listener here would take a share of the
-            // connections meant for a server on the same address.
-            (config.addr, (0..workers).map(|_| None).collect())
-        };
+            addrs.push(bound);
+        }
+        let addr = addrs.first().copied().unwrap_or(config.addr);
         let boxes: Mailboxes<M> = (0..workers).map(|_| Arc::new(Mailbox::new())).collect();
         let counters: Arc<[Arc<Counters>]> =
             (0..workers).map(|_| Arc::new(Counters::default())).collect();
@@ -271,12 +288,18 @@ impl<M: Send + 'static> Server<M> {
                 Err(_) => return Err(io::Error::other("a worker thread died during setup")),
             }
         }
-        Ok(Self { addr, handle, threads })
+        Ok(Self { addr, addrs, handle, threads })
     }
 
     /// The bound address (with the real port when the configured one was 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every bound address, in the order of [`Io::listener`](crate::Io::listener): `addr`, then
+    /// `also_listen`'s (with their real ports).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// A handle for other threads.

@@ -63,6 +63,8 @@ pub struct App {
     status_path: Option<String>,
     access_log: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS on an address of its own (the main one stays plain).
+    tls_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for App {
@@ -97,6 +99,7 @@ impl App {
             status_path: None,
             access_log: false,
             tls: None,
+            tls_addr: None,
         }
     }
 
@@ -188,6 +191,15 @@ impl App {
         self
     }
 
+    /// Serves wss:// on `addr` as well, with `config`, while the server's address stays plain
+    /// (ws:// and http://): the same routes, topics and workers behind both. The bound address
+    /// (the real port for port 0) is [`Server::tls_addr`]. Of the same family as the main one.
+    pub fn tls_on(mut self, addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self.tls_addr = Some(addr);
+        self
+    }
+
     /// The application's own metrics: this registry is rendered at the metrics path with the
     /// server's figures (`prometheus-client`; register counters, gauges, histograms or
     /// collectors on it before starting).
@@ -238,6 +250,7 @@ impl App {
         // Room for handshakes and plain HTTP beyond the WebSocket limit, which answers 503.
         driver.max_connections =
             self.limits.max_connections + self.limits.max_connections / 10 + 1024;
+        driver.also_listen.extend(self.tls_addr);
         let workers = driver.workers.clamp(1, 255);
         let paths = self.routes.iter().map(|r| r.path.clone()).collect();
         let metrics = Arc::new(Hub::new(workers, paths));
@@ -264,6 +277,8 @@ impl App {
             draining: AtomicBool::new(false),
             access_log: self.access_log,
             tls: self.tls.map(std::sync::RwLock::new),
+            // The driver numbers its listeners: the main address 0, `also_listen` from 1.
+            tls_listener: usize::from(self.tls_addr.is_some()),
             budget_share: (self.limits.memory_budget / workers) as u64,
         });
         let for_workers = shared.clone();
@@ -287,6 +302,14 @@ impl Server {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr()
+    }
+
+    /// The address wss:// is served on: the main one with [`App::tls`], its own with
+    /// [`App::tls_on`] (with the real port); `None` without TLS.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        let shared = &self.handle.shared;
+        shared.tls.as_ref()?;
+        self.inner.local_addrs().get(shared.tls_listener).copied()
     }
 
     /// A handle for other threads.

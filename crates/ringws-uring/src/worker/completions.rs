@@ -3,9 +3,12 @@
 use super::prelude::*;
 
 impl<H: Handler> Worker<H> {
-    pub(super) fn on_accept(&mut self, r: u8, res: i32, flags: u32) {
-        if !cqueue::more(flags) {
-            self.core.accept = AcceptState::Idle;
+    pub(super) fn on_accept(&mut self, r: u8, ud: UserData, res: i32, flags: u32) {
+        let listener = ud.index() as usize;
+        if !cqueue::more(flags)
+            && let Some(state) = self.core.accept.get_mut(listener)
+        {
+            *state = AcceptState::Idle;
         }
         if res < 0 {
             if -res == libc::ENFILE {
@@ -24,6 +27,7 @@ impl<H: Handler> Worker<H> {
         if ctx_full(&core.rings[usize::from(r)]) {
             core.cancel_accept();
         }
+        core.accepted_on = listener;
         self.handler.on_open(&mut Io { core: &mut self.core }, id);
     }
 

@@ -18,11 +18,17 @@ pub(super) const MAX_TASKRUN_ENTERS: usize = 16;
 pub(crate) struct Core<M> {
     pub(super) id: u8,
     pub(super) rings: Vec<RingCtx>,
-    /// `None` for a driver that only dials (the load tester): it must not take a share of some
-    /// server's connections on a port it never meant to serve.
-    pub(super) listener: Option<OwnedFd>,
-    pub(super) accept: AcceptState,
+    /// One per address (`Config::addr`, then `Config::also_listen`); none for a driver that only
+    /// dials (the load tester): it must not take a share of some server's connections on a
+    /// port it never meant to serve.
+    pub(super) listeners: Vec<OwnedFd>,
+    /// Each listener's multishot accept (the listener's number is the accept's `UserData`
+    /// index).
+    pub(super) accept: Vec<AcceptState>,
     pub(super) accepting: bool,
+    /// The listener the connection being opened came through (read by `Io::listener` during
+    /// `on_open`).
+    pub(super) accepted_on: usize,
     pub(super) timers: TimerWheel,
     pub(super) fired: Vec<u64>,
     /// Completions reaped while making room to submit (EBUSY), dispatched next turn.
@@ -369,35 +375,48 @@ impl<M: Send + 'static> Core<M> {
         }
     }
 
+    /// Cancels every armed accept (each ring's table is filling, or the worker stops).
     pub(super) fn cancel_accept(&mut self) {
-        if let AcceptState::Armed(r) = self.accept {
-            self.accept = AcceptState::Cancelling(r);
-            let target = UserData::new(OpKind::Accept, r, 0, 0).to_u64();
-            let entry = opcode::AsyncCancel::new(target)
+        for l in 0..self.accept.len() {
+            if let AcceptState::Armed(r) = self.accept[l] {
+                self.accept[l] = AcceptState::Cancelling(r);
+                let target = UserData::new(OpKind::Accept, r, 0, l as u32).to_u64();
+                let entry = opcode::AsyncCancel::new(target)
+                    .build()
+                    .user_data(UserData::new(OpKind::AcceptCancel, r, 0, l as u32).to_u64());
+                // SAFETY: a cancel names no memory.
+                unsafe { self.push(r, &entry) };
+            }
+        }
+    }
+
+    /// Arms a multishot accept on every listener that has none, into a ring with room.
+    pub(super) fn arm_accept(&mut self) {
+        if !self.accepting {
+            return;
+        }
+        for l in 0..self.listeners.len() {
+            if self.accept[l] != AcceptState::Idle {
+                continue;
+            }
+            let Some(r) = self.rings.iter().position(|c| !ctx_full(c)) else {
+                return;
+            };
+            let r = r as u8;
+            self.accept[l] = AcceptState::Armed(r);
+            let entry = opcode::AcceptMulti::new(Fd(self.listeners[l].as_raw_fd()))
+                .allocate_file_index(true)
                 .build()
-                .user_data(UserData::new(OpKind::AcceptCancel, r, 0, 0).to_u64());
-            // SAFETY: a cancel names no memory.
+                .user_data(UserData::new(OpKind::Accept, r, 0, l as u32).to_u64());
+            // SAFETY: the accept names no memory (no peer address is asked for) and a listener
+            // the worker owns until it is dropped.
             unsafe { self.push(r, &entry) };
         }
     }
 
-    pub(super) fn arm_accept(&mut self) {
-        if self.accept != AcceptState::Idle || !self.accepting {
-            return;
-        }
-        let Some(listener) = self.listener.as_ref().map(|l| l.as_raw_fd()) else { return };
-        let Some(r) = self.rings.iter().position(|c| !ctx_full(c)) else {
-            return;
-        };
-        let r = r as u8;
-        self.accept = AcceptState::Armed(r);
-        let entry = opcode::AcceptMulti::new(Fd(listener))
-            .allocate_file_index(true)
-            .build()
-            .user_data(UserData::new(OpKind::Accept, r, 0, 0).to_u64());
-        // SAFETY: the accept names no memory (no peer address is asked for) and a listener the
-        // worker owns until it is dropped.
-        unsafe { self.push(r, &entry) };
+    /// Whether no accept is armed or being cancelled.
+    pub(super) fn accepts_idle(&self) -> bool {
+        self.accept.iter().all(|a| *a == AcceptState::Idle)
     }
 
     pub(super) fn begin_shutdown(&mut self, grace: Duration) {
@@ -444,7 +463,7 @@ impl<M: Send + 'static> Core<M> {
 
     pub(super) fn finished(&self) -> bool {
         self.shutdown_deadline.is_some()
-            && self.accept == AcceptState::Idle
+            && self.accepts_idle()
             && self.dials.len() == self.free_dials.len()
             && self.rings.iter().all(|c| c.slots.live() == 0 && c.conns.iter().all(|c| c.ops == 0))
     }

@@ -19,6 +19,12 @@ impl<M: Send + 'static> Io<'_, M> {
         usize::from(self.core.id)
     }
 
+    /// During `on_open` of an accepted connection: the listener it came through (0: `addr`,
+    /// then `also_listen` in order), so a handler can treat addresses differently (TLS on one).
+    pub fn listener(&self) -> usize {
+        self.core.accepted_on
+    }
+
     /// The time at the start of this loop turn (cheaper than `Instant::now`).
     pub fn now(&self) -> Instant {
         self.core.now

@@ -97,7 +97,7 @@ pub(crate) struct Worker<H: Handler> {
 impl<H: Handler> Worker<H> {
     pub(crate) fn new(
         config: &WorkerConfig,
-        listener: Option<OwnedFd>,
+        listeners: Vec<OwnedFd>,
         boxes: Mailboxes<H::Message>,
         counters: Arc<Counters>,
         handler: H,
@@ -149,7 +149,7 @@ impl<H: Handler> Worker<H> {
             let conns = Vec::with_capacity(this_table as usize);
             rings.push(RingCtx { ring, table: this_table, slots, conns, poll_armed: false });
         }
-        let peer_len = match (&listener, config.peer_addresses) {
+        let peer_len = match (listeners.first(), config.peer_addresses) {
             (Some(l), true) => Some(match crate::sys::local_addr(l)? {
                 std::net::SocketAddr::V4(_) => size_of::<libc::sockaddr_in>() as u32,
                 std::net::SocketAddr::V6(_) => size_of::<libc::sockaddr_in6>() as u32,
@@ -159,9 +159,10 @@ impl<H: Handler> Worker<H> {
         let core = Core {
             id: config.id,
             rings,
-            accepting: listener.is_some(),
-            listener,
-            accept: AcceptState::Idle,
+            accepting: !listeners.is_empty(),
+            accept: vec![AcceptState::Idle; listeners.len()],
+            listeners,
+            accepted_on: 0,
             timers: TimerWheel::new(config.timer_tick),
             fired: Vec::new(),
             stashed: Vec::new(),
@@ -293,7 +294,7 @@ impl<H: Handler> Worker<H> {
         inbox: &mut Vec<Envelope<H::Message>>,
     ) {
         match ud.kind() {
-            Some(OpKind::Accept) => self.on_accept(r, res, flags),
+            Some(OpKind::Accept) => self.on_accept(r, ud, res, flags),
             Some(OpKind::AcceptCancel) | Some(OpKind::MsgSent) | None => {}
             Some(OpKind::Recv) => self.on_recv(r, ud, res, flags),
             Some(OpKind::Send) => self.on_send(r, ud, res),

@@ -31,7 +31,7 @@ impl<M: Send + 'static> Core<M> {
         self.dirty = dirty;
         self.dirty.clear();
         if self.accepting {
-            let full = self.accept == AcceptState::Idle && self.rings.iter().all(ctx_full);
+            let full = self.accepts_idle() && self.rings.iter().all(ctx_full);
             if full && !self.paused {
                 self.counters.limit_hits.fetch_add(1, Ordering::Relaxed);
                 let slots = self.rings.iter().map(|c| c.slots.live() as usize).sum();

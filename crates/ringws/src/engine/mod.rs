@@ -359,7 +359,9 @@ impl ringws_uring::Handler for Engine {
         let now = clock.now(io);
         let mut ctl = Control::new(now, limits.max_backpressure);
         clock.arm(io, conn, &mut ctl.timer, now.after(limits.handshake_timeout));
-        if let Some(tls) = &self.shared.tls {
+        if let Some(tls) =
+            self.shared.tls.as_ref().filter(|_| io.listener() == self.shared.tls_listener)
+        {
             let config = tls.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             match crate::tls::TlsSession::new(config) {
                 Ok(session) => ctl.set_tls(session),

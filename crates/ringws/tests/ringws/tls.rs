@@ -48,6 +48,11 @@ fn tls_connect(server: &Server, cert: &Cert) -> Tls {
 
 /// A TLS client that trusts only `cert` and asks for `name` (SNI).
 fn tls_connect_to(server: &Server, cert: &Cert, name: &str) -> Tls {
+    tls_connect_addr(server.local_addr(), cert, name)
+}
+
+/// A TLS client of `addr` that trusts only `cert` and asks for `name` (SNI).
+fn tls_connect_addr(addr: std::net::SocketAddr, cert: &Cert, name: &str) -> Tls {
     let mut roots = RootCertStore::empty();
     roots.add(cert.der.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -58,7 +63,7 @@ fn tls_connect_to(server: &Server, cert: &Cert, name: &str) -> Tls {
         .with_no_client_auth();
     let name = ServerName::try_from(name.to_owned()).unwrap();
     let conn = ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(server.local_addr()).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = StreamOwned::new(conn, tcp);
     while tls.conn.is_handshaking() {
@@ -217,5 +222,36 @@ fn each_server_name_gets_its_certificate() {
         let seen = tls.conn.peer_certificates().unwrap()[0].clone();
         assert_eq!(seen, cert.der, "{name}");
     }
+    stop(server);
+}
+
+#[test]
+fn plain_and_tls_on_two_addresses_of_one_server() {
+    let cert = self_signed();
+    let config = config(&cert);
+    let tls_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let (server, _) = server_with(Limits::default(), move |app: App| app.tls_on(tls_addr, config));
+    let tls_addr = server.tls_addr().unwrap();
+    assert_ne!(tls_addr, server.local_addr());
+    // wss:// on its address.
+    let stream = tls_connect_addr(tls_addr, &cert, "localhost");
+    let url = format!("wss://localhost:{}/echo", tls_addr.port());
+    let (mut secure, _) = tungstenite::client(url, stream).unwrap();
+    echoes(&mut secure, tungstenite::Message::text("over TLS"));
+    // ws:// on the main address, the same server.
+    let mut plain = super::connect(&server);
+    super::assert_echoes(&mut plain, "in the clear");
+    // A TLS hello on the plain address is a bad request; plain HTTP on the TLS one is closed.
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00, b'\r', b'\n', b'\r', b'\n',
+    ])
+    .unwrap();
+    let (got, _) = read_until_closed(s);
+    assert!(got.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&got));
+    let mut s = TcpStream::connect(tls_addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (got, _) = read_until_closed(s);
+    assert!(!got.starts_with(b"HTTP"), "no answer in the clear on the TLS address");
     stop(server);
 }
