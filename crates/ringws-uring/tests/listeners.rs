@@ -1,6 +1,9 @@
 //! Several addresses: a listener per worker for each, every one accepting, and the handler told
 //! which address a connection came through (a server speaks TLS on one of them).
 
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use ringws_uring::{Chunk, ConnId, Handler, Io, Server};
