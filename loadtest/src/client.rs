@@ -203,6 +203,8 @@ pub(crate) struct LoadWorker<S: Scenario> {
     shared: Arc<Shared>,
     conns: HashMap<u64, Conn>,
     wire: Wire,
+    /// The run is over: connections still in their handshake are cut by the tool.
+    stopping: bool,
     /// wss://: the plaintext of the records just read (reused between reads).
     plain: Vec<u8>,
     worker: usize,
@@ -243,6 +245,7 @@ impl<S: Scenario> LoadWorker<S> {
             conns: HashMap::default(),
             wire: Wire { mask_seed, sessions: HashMap::default() },
             plain: Vec::new(),
+            stopping: false,
             worker,
             dial_queue: Default::default(),
             dial_schedule,
@@ -371,6 +374,13 @@ impl<S: Scenario> Handler for LoadWorker<S> {
                 Progress::bump(&self.shared.progress.connected);
                 conn
             }
+            Err(_) if self.stopping => {
+                // Cancelled because the run ended (`Io::shutdown` cancels dials in progress).
+                Progress::bump(&self.shared.progress.cut_at_end);
+                self.with_ctx(io, |s, ctx| s.on_gone(ctx, tag, false));
+                self.dialed.remove(&tag);
+                return;
+            }
             Err(_) => {
                 Progress::bump(&self.shared.progress.dial_failed);
                 self.shared.progress.error();
@@ -450,6 +460,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
     fn on_shutdown(&mut self, io: &mut Io<'_, ()>) {
         let stats = self.scenario.finish();
         self.shared.results.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
+        self.stopping = true;
         io.shutdown(std::time::Duration::ZERO);
     }
 }
@@ -519,6 +530,9 @@ impl<S: Scenario> LoadWorker<S> {
                     CloseCause::Error(_) => &progress.ended_by_error,
                 });
             }
+        } else if self.stopping {
+            // Still in its handshake when the run ended: the tool cut it, not a failure.
+            Progress::bump(&self.shared.progress.cut_at_end);
         } else {
             self.shared.progress.error();
         }

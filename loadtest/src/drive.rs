@@ -159,6 +159,13 @@ where
         meta,
         stats,
     };
+    let cut = shared.progress.cut_at_end.load(std::sync::atomic::Ordering::Relaxed);
+    if cut > 0 {
+        report.notes.push(format!(
+            "{cut} connect(s) or handshake(s) were still in flight when the run ended (cut by the \
+             tool, not counted as errors)"
+        ));
+    }
     if let Some(e) = shared.tls_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
         let hint = if e.contains("CaUsedAsEndEntity") {
             " (the --ca certificate is a CA serving as the server's own, which webpki refuses: \

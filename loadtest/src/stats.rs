@@ -30,6 +30,8 @@ pub(crate) struct Progress {
     pub(crate) ended_by_peer: AtomicU64,
     pub(crate) ended_by_error: AtomicU64,
     pub(crate) ended_locally: AtomicU64,
+    /// Handshakes still in flight when the run ended (cut by the tool, not errors).
+    pub(crate) cut_at_end: AtomicU64,
 }
 
 impl Progress {

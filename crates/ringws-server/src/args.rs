@@ -25,6 +25,16 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, env = "RINGWS_ADDR", default_value = "127.0.0.1:9001")]
     pub(crate) addr: SocketAddr,
+    /// Share /pubsub's topics with other ringws nodes through this NATS server
+    /// (nats://host:4222; several comma-separated). At-most-once across nodes.
+    #[arg(long, env = "RINGWS_NATS")]
+    pub(crate) nats: Option<String>,
+    /// NATS subjects are `<prefix>.<topic>`: give each application sharing a broker its own.
+    #[arg(long, default_value = "ringws")]
+    pub(crate) nats_prefix: String,
+    /// How long a topic's NATS subscription outlives its last subscriber here (at least 1s).
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub(crate) nats_unsubscribe_delay: Duration,
     /// wss://: the certificate chain (PEM, leaf first). With --tls-key, the address speaks TLS
     /// only (wss:// and https://); SIGHUP reloads both files for new connections.
     #[arg(long, env = "RINGWS_TLS_CERT")]

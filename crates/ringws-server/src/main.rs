@@ -137,6 +137,12 @@ fn main() -> ExitCode {
     if !args.trusted_proxy.is_empty() {
         app = app.behind_proxy(args.proxy_header, args.trusted_proxy.clone());
     }
+    if let Some(url) = &args.nats {
+        let bridge = ringws::NatsBridge::new(url)
+            .prefix(&args.nats_prefix)
+            .unsubscribe_delay(args.nats_unsubscribe_delay);
+        app = app.bridge(bridge);
+    }
     match (&tls, args.tls_addr) {
         (Some((config, _)), Some(addr)) => app = app.tls_on(addr, config.clone()),
         (Some((config, _)), None) => app = app.tls(config.clone()),

@@ -65,6 +65,8 @@ pub struct App {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// TLS on an address of its own (the main one stays plain).
     tls_addr: Option<SocketAddr>,
+    #[cfg(feature = "nats")]
+    bridge: Option<crate::NatsBridge>,
 }
 
 impl std::fmt::Debug for App {
@@ -100,6 +102,8 @@ impl App {
             access_log: false,
             tls: None,
             tls_addr: None,
+            #[cfg(feature = "nats")]
+            bridge: None,
         }
     }
 
@@ -200,6 +204,16 @@ impl App {
         self
     }
 
+    /// Shares topics with other `ringws` nodes through a NATS server: a publish here reaches
+    /// subscribers on every node (at most once across nodes; local delivery never waits for
+    /// the broker). One broker subscription per node per topic, while the topic has
+    /// subscribers here.
+    #[cfg(feature = "nats")]
+    pub fn bridge(mut self, bridge: crate::NatsBridge) -> Self {
+        self.bridge = Some(bridge);
+        self
+    }
+
     /// The application's own metrics: this registry is rendered at the metrics path with the
     /// server's figures (`prometheus-client`; register counters, gauges, histograms or
     /// collectors on it before starting).
@@ -258,6 +272,13 @@ impl App {
         registry.register_collector(Box::new(HubCollector(metrics.clone())));
         let (factories, route_options): (Vec<RouteFactory>, Vec<RouteOptions>) =
             self.routes.into_iter().map(|r| (r.factory, r.options)).unzip();
+        #[cfg(feature = "nats")]
+        let broker = match self.bridge {
+            Some(bridge) => Some(bridge.start(metrics.bridge.clone())?),
+            None => None,
+        };
+        #[cfg(not(feature = "nats"))]
+        let broker: Option<Arc<dyn crate::bridge::Broker>> = None;
         let shared = Arc::new(Shared {
             route_options,
             router,
@@ -266,7 +287,8 @@ impl App {
             proxy: self.proxy,
             limits: self.limits.clone(),
             open: AtomicUsize::new(0),
-            counts: Counts::default(),
+            counts: Counts::with_broker(broker.clone()),
+            bridge: broker.clone(),
             clock: Clock { epoch: std::time::Instant::now() },
             stopping: AtomicBool::new(false),
             metrics: metrics.clone(),
@@ -282,12 +304,17 @@ impl App {
             budget_share: (self.limits.memory_budget / workers) as u64,
         });
         let for_workers = shared.clone();
+        let started = broker;
         let inner = ringws_uring::Server::start(driver, move |info| {
             let routes = factories.iter().map(|make| make()).collect();
             Engine::new(for_workers.clone(), routes, info.id)
         })?;
         let _ = metrics.driver.set(inner.handle().counters().iter().cloned().collect());
-        Ok(Server { handle: ServerHandle { inner: inner.handle(), shared }, inner })
+        let handle = ServerHandle { inner: inner.handle(), shared };
+        if let Some(broker) = started {
+            broker.started(handle.clone());
+        }
+        Ok(Server { handle, inner })
     }
 }
 
@@ -444,8 +471,11 @@ impl ServerHandle {
     ) -> io::Result<usize> {
         let reached = self.shared.counts.get(topic);
         let frame = encode_frame(kind.opcode(), payload);
-        self.shared.metrics.handle_publishes.fetch_add(1, Ordering::Relaxed);
         let topic: Arc<str> = Arc::from(topic);
+        if let Some(broker) = &self.shared.bridge {
+            broker.publish(&topic, &frame);
+        }
+        self.shared.metrics.handle_publishes.fetch_add(1, Ordering::Relaxed);
         for worker in 0..self.inner.workers() {
             let msg = EngineMsg::Publish { topic: topic.clone(), frame: frame.clone(), compress };
             self.post(worker, msg)?;
@@ -464,6 +494,21 @@ impl ServerHandle {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         };
         *tls.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        Ok(())
+    }
+
+    /// A publish from another node (through the bridge): to every worker's subscribers, never
+    /// back to the broker.
+    #[cfg(feature = "nats")]
+    pub(crate) fn deliver_remote(&self, topic: Arc<str>, frame: Bytes) -> io::Result<()> {
+        for worker in 0..self.inner.workers() {
+            let msg = EngineMsg::Publish {
+                topic: topic.clone(),
+                frame: frame.clone(),
+                compress: Compress::Auto,
+            };
+            self.post(worker, msg)?;
+        }
         Ok(())
     }
 

@@ -18,6 +18,7 @@
 
 mod answer;
 mod app;
+mod bridge;
 mod compress;
 mod config;
 mod control;
@@ -42,6 +43,8 @@ mod websocket;
 
 pub use answer::{Accept, Answer, Reject};
 pub use app::{App, Server, ServerHandle};
+#[cfg(feature = "nats")]
+pub use bridge::nats::NatsBridge;
 pub use bytes::Bytes;
 pub use config::{Compression, Limits, RouteOptions, SlowConsumer};
 pub use handler::{Handler, Message, UpgradeRequest};

@@ -76,18 +76,39 @@ impl PubSub {
 
 /// Subscriber counts per topic over all workers, for `subscriber_count`. Only subscribe,
 /// unsubscribe and close touch it, never a publish.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Counts {
     counts: Mutex<HashMap<TopicName, usize>>,
+    /// Told when a topic gets its first subscriber on this node and loses its last (under the
+    /// lock, so the two never arrive out of order).
+    broker: Option<Arc<dyn crate::bridge::Broker>>,
+}
+
+impl std::fmt::Debug for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counts").field("bridged", &self.broker.is_some()).finish()
+    }
 }
 
 impl Counts {
+    /// Counts that tell `broker` when a topic's interest on this node begins and ends.
+    pub(crate) fn with_broker(broker: Option<Arc<dyn crate::bridge::Broker>>) -> Self {
+        Self { counts: Mutex::default(), broker }
+    }
+
     pub(crate) fn add(&self, topic: &TopicName, delta: isize) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let entry = counts.entry(topic.clone()).or_insert(0);
+        let was = *entry;
         *entry = entry.saturating_add_signed(delta);
-        if *entry == 0 {
+        let now = *entry;
+        if now == 0 {
             counts.remove(topic);
+        }
+        if let Some(broker) = &self.broker
+            && (was == 0) != (now == 0)
+        {
+            broker.interest(topic, now > 0);
         }
     }
 

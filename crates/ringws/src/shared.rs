@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     /// wss://: the TLS configuration new connections take (replaced by
     /// `ServerHandle::set_tls`; open connections keep the one they started with).
     pub(crate) tls: Option<std::sync::RwLock<Arc<rustls::ServerConfig>>>,
+    /// The bridge to other nodes (`App::bridge`), if any.
+    pub(crate) bridge: Option<Arc<dyn crate::bridge::Broker>>,
     /// The driver's listener that speaks TLS (0: the main address; 1: `App::tls_on`'s).
     pub(crate) tls_listener: usize,
 }

@@ -12,6 +12,9 @@ impl Engine {
             for publish in &batch {
                 if publish.local_origin {
                     self.metrics.publishes.add(1);
+                    if let Some(broker) = &self.shared.bridge {
+                        broker.publish(&publish.topic, &publish.frame);
+                    }
                     let (workers, me) = (io.workers(), io.worker());
                     for worker in (0..workers).filter(|&w| w != me) {
                         let msg = EngineMsg::Publish {

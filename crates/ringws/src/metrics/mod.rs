@@ -154,6 +154,8 @@ pub(crate) struct Hub {
     pub(crate) driver: OnceLock<Arc<[Arc<ringws_uring::Counters>]>>,
     /// Publishes made through `ServerHandle` (from any thread: a shared atomic, off the hot path).
     pub(crate) handle_publishes: AtomicU64,
+    /// The bridge to other nodes' figures (zero without one).
+    pub(crate) bridge: Arc<crate::bridge::BridgeCounters>,
 }
 
 impl Hub {
@@ -164,6 +166,7 @@ impl Hub {
             routes,
             driver: OnceLock::new(),
             handle_publishes: AtomicU64::new(0),
+            bridge: Arc::default(),
         }
     }
 
@@ -209,6 +212,13 @@ impl Hub {
             bytes_sent: route(|r| r.sent_bytes.get()),
             publishes: self.sum(|w| w.publishes.get()) + relaxed(&self.handle_publishes),
             deliveries: self.sum(|w| w.deliveries.get()),
+            bridge_published: relaxed(&self.bridge.published),
+            bridge_not_sent: relaxed(&self.bridge.not_sent),
+            bridge_dropped: relaxed(&self.bridge.dropped),
+            bridge_received: relaxed(&self.bridge.received),
+            bridge_invalid: relaxed(&self.bridge.invalid),
+            bridge_subjects: relaxed(&self.bridge.subjects),
+            bridge_connected: relaxed(&self.bridge.connected),
             deliveries_dropped: self.sum(|w| w.dropped.get()),
             slow_consumers_closed: self.sum(|w| w.slow_closed.get()),
             backpressure_drained: self.sum(|w| w.drained.get()),
@@ -255,6 +265,20 @@ pub struct Metrics {
     pub publishes: u64,
     /// Publish frames queued to subscribers.
     pub deliveries: u64,
+    /// Bridge (NATS): publishes of this node handed to the broker.
+    pub bridge_published: u64,
+    /// Bridge: publishes not sent, the broker being unreachable.
+    pub bridge_not_sent: u64,
+    /// Bridge: publishes dropped, the queue to a slow broker being full.
+    pub bridge_dropped: u64,
+    /// Bridge: publishes of other nodes delivered here.
+    pub bridge_received: u64,
+    /// Bridge: broker messages that were not one data frame (dropped).
+    pub bridge_invalid: u64,
+    /// Bridge: broker subscriptions held (one per topic with subscribers here).
+    pub bridge_subjects: u64,
+    /// Bridge: 1 while connected to the broker.
+    pub bridge_connected: u64,
     /// Publish frames dropped for subscribers over their backpressure limit.
     pub deliveries_dropped: u64,
     /// Subscribers closed (1008) by the slow-consumer policy.
