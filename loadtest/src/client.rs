@@ -84,10 +84,22 @@ pub(crate) struct Shared {
     pub(crate) results: Mutex<Vec<Stats>>,
     /// Offer and use permessage-deflate (`--deflate`).
     pub(crate) deflate: bool,
+    /// Connections with tags from `.1` on go to this target instead.
+    pub(crate) second: Option<(Target, u64)>,
     /// wss:// targets: the TLS client settings.
     pub(crate) tls: Option<TlsClient>,
     /// The first TLS failure, for the report (the rest are counted as errors).
     pub(crate) tls_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// The server the connection with `tag` goes to.
+    pub(crate) fn target_of(&self, tag: u64) -> &Target {
+        match &self.second {
+            Some((second, from)) if tag >= *from => second,
+            _ => &self.target,
+        }
+    }
 }
 
 /// The offer `--deflate` makes: each message on its own both ways, as the server's shared mode.
@@ -226,7 +238,7 @@ pub(crate) struct LoadWorker<S: Scenario> {
 fn start_dial(io: &mut Io<'_, ()>, shared: &Shared, tag: u64) {
     let sources = &shared.sources;
     let source = sources.get(((tag / shared.per_source) as usize) % sources.len().max(1));
-    io.connect(shared.target.addr, source.copied(), tag);
+    io.connect(shared.target_of(tag).addr, source.copied(), tag);
     Progress::bump(&shared.progress.dialed);
 }
 
@@ -389,7 +401,7 @@ impl<S: Scenario> Handler for LoadWorker<S> {
                 return;
             }
         };
-        let target = &self.shared.target;
+        let target = self.shared.target_of(tag);
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&tag.to_le_bytes());
         nonce[8..].copy_from_slice(&(self.worker as u64).to_le_bytes());
@@ -473,7 +485,7 @@ impl<S: Scenario> LoadWorker<S> {
         let mut rest: Option<Vec<u8>> = None;
         if let State::Handshake { accept, buf } = &mut conn.state {
             buf.extend_from_slice(data);
-            let target = &self.shared.target;
+            let target = self.shared.target_of(tag);
             // What was offered (no subprotocol; the extension with --deflate), to check the
             // answer against.
             let mut offered = ClientRequest::new(&target.host, &target.path, [0; 16]);

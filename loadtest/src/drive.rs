@@ -26,6 +26,9 @@ pub(crate) struct Plan {
     pub(crate) tail: bool,
     /// The largest message the server sends back, if the scenario knows it (echo).
     pub(crate) largest_reply: Option<usize>,
+    /// Connections with tags from this one on dial this URL instead (fan-out's publishers on
+    /// another node, `--publish-url`).
+    pub(crate) second_target: Option<(String, u64)>,
 }
 
 /// Silence in the connect phase after which the tool says what it is waiting for.
@@ -64,6 +67,19 @@ where
         progress: Progress::default(),
         results: Mutex::new(Vec::new()),
         deflate: common.deflate,
+        second: match &plan.second_target {
+            Some((url, from)) => {
+                let second = Target::parse(url)?;
+                if second.tls_name.is_some() != target.tls_name.is_some() {
+                    return Err(format!(
+                        "{url}: the publish URL must have the scheme of {}",
+                        common.url
+                    ));
+                }
+                Some((second, *from))
+            }
+            None => None,
+        },
         tls: common.tls(&target)?,
         tls_error: Mutex::new(None),
     });

@@ -88,6 +88,10 @@ enum Command {
         /// messages to ringws /pubsub).
         #[arg(long, default_value = r#"{"op":"pub","topic":"bench","data":"$TS"}"#)]
         publish: String,
+        /// Publishers connect here instead (another node of a cluster; the same scheme): the
+        /// deliveries then measure the way across nodes.
+        #[arg(long)]
+        publish_url: Option<String>,
     },
     /// Open and hold N connections; connect rate, and server RSS per connection with its pid.
     Idle {
@@ -247,6 +251,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 target_per_s: rate,
                 tail: rate.is_some(),
                 largest_reply: Some(size.max(20)),
+                second_target: None,
             };
             let per_connection = rate.map(|r| r / connections.max(1) as f64);
             drive(&common, plan, window, move |worker| {
@@ -263,7 +268,15 @@ fn run(cli: Cli) -> Result<Report, String> {
                 }
             })?
         }
-        Command::Fanout { common, subscribers, publishers, rate, subscribe, publish } => {
+        Command::Fanout {
+            common,
+            subscribers,
+            publishers,
+            rate,
+            subscribe,
+            publish,
+            publish_url,
+        } => {
             if !publish.contains("$TS") {
                 return Err(
                     "--publish must contain $TS (the send time the latency is measured from)"
@@ -283,6 +296,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 target_per_s: Some(rate * subscribers as f64),
                 tail: true,
                 largest_reply: None,
+                second_target: publish_url.map(|url| (url, subscribers)),
             };
             drive(&common, plan, window, move |worker| {
                 let subs = share(subscribers, threads, worker);
@@ -311,6 +325,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 target_per_s: None,
                 tail: false,
                 largest_reply: None,
+                second_target: None,
             };
             drive(&common, plan, window, move |worker| {
                 scenario::idle::Idle::new(share(connections, threads, worker), ping)
@@ -327,6 +342,7 @@ fn run(cli: Cli) -> Result<Report, String> {
                 target_per_s: Some(rate),
                 tail: true,
                 largest_reply: None,
+                second_target: None,
             };
             drive(&common, plan, window, move |worker| {
                 scenario::churn::Churn::new(

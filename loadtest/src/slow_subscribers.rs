@@ -51,6 +51,7 @@ pub(crate) fn run(
         target_per_s: Some(rate),
         tail: true,
         largest_reply: None,
+        second_target: None,
     };
     let mut report = drive(common, plan, window, move |_| {
         crate::scenario::slow::Slow::new(sub.clone(), publish.clone(), size, rate, w.clone())
