@@ -2,7 +2,8 @@
 # Builds and starts the release server on a free port, runs Autobahn|Testsuite against /echo
 # (../shared/conformance/run.sh), and checks every case against expected-results.json.
 # Usage: .ci/conformance/run.sh [--write]   (--write records the current results as expected)
-# CONFORMANCE_TLS=1 runs the same cases over wss:// against the same expected results.
+# CONFORMANCE_TLS=1 runs the same cases over wss:// against the same expected results;
+# CONFORMANCE_SERVER_ARGS adds server flags (permessage-deflate's dedicated mode, say).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=${SHARED:-../shared}
@@ -22,7 +23,7 @@ if [ "${CONFORMANCE_TLS:-0}" = 1 ]; then
   wss=(--wss)
 fi
 start_server "$port" target/conformance-server.log --max-message-size 16MiB --max-frame-size 16MiB \
-  --max-backpressure 16MiB "${tls_flags[@]}"
+  --max-backpressure 16MiB "${tls_flags[@]}" ${CONFORMANCE_SERVER_ARGS:-}
 server=$SERVER_PID
 trap 'kill $server 2>/dev/null || true' EXIT
 status=0
