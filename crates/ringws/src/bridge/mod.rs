@@ -16,7 +16,8 @@
 use bytes::Bytes;
 use std::sync::atomic::AtomicU64;
 
-use crate::pubsub::TopicName;
+/// A topic name (the same `Arc<str>` the topic table keys on).
+pub(crate) type TopicName = std::sync::Arc<str>;
 
 #[cfg(feature = "nats")]
 pub(crate) mod subject;

@@ -14,7 +14,6 @@ use tokio::time::Instant;
 
 use super::subject::{check_prefix, subject};
 use super::{BridgeCounters, Broker};
-use crate::pubsub::TopicName;
 
 /// Topics shared with other `ringws` nodes through a NATS server ([`crate::App::bridge`]).
 #[derive(Debug, Clone)]
