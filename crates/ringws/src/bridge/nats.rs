@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::subject::{check_prefix, subject};
-use super::{BridgeCounters, Broker};
+use super::{BridgeCounters, Broker, TopicName};
 
 /// Topics shared with other `ringws` nodes through a NATS server ([`crate::App::bridge`]).
 #[derive(Debug, Clone)]
