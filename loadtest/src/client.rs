@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use ringws_proto::deflate::{Deflater, Inflater};
-use ringws_proto::frame::{FrameHeader, RSV1, write_frame_with};
+use ringws_proto::frame::RSV1;
 use ringws_proto::handshake::{AcceptKey, ClientRequest, parse_extensions, parse_response};
 use ringws_proto::{Action, CloseCode, Codec, OpCode, Read, Role, Session};
 use ringws_uring::{Chunk, CloseCause, ConnId, Handler, Io};
@@ -16,7 +16,8 @@ use std::time::Instant;
 use crate::pace::Schedule;
 use crate::stats::{Progress, Stats};
 use crate::target::Target;
-use crate::tls::{ClientTls, TlsClient};
+use crate::tls::TlsClient;
+use crate::wire::{Wire, send_masked};
 
 /// What a scenario implements. One instance per load-generator thread.
 pub(crate) trait Scenario: 'static {
@@ -164,48 +165,6 @@ impl Ctx<'_, '_> {
     pub(crate) fn timer(&mut self, at_ns: u64, key: u64) {
         let at = self.shared.start + std::time::Duration::from_nanos(at_ns);
         self.io.set_timer(at, key);
-    }
-}
-
-/// Sends one frame masked with the next key from `seed` (RFC 6455 §5.3); `rsv`: RSV1 for a
-/// compressed message.
-fn send_masked(
-    io: &mut Io<'_, ()>,
-    wire: &mut Wire,
-    conn: ConnId,
-    opcode: OpCode,
-    rsv: u8,
-    payload: &[u8],
-) -> bool {
-    let seed = &mut wire.mask_seed;
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 17;
-    *seed ^= *seed << 5;
-    let key = Some(seed.to_ne_bytes());
-    let header = FrameHeader { rsv, masking_key: key, ..FrameHeader::new(opcode, 0) };
-    let mut frame = Vec::new();
-    write_frame_with(&mut frame, &header, payload);
-    wire.send(io, conn, frame)
-}
-
-/// The way out of a generator thread: the masking keys, and each wss:// connection's TLS
-/// session, which seals what is sent.
-pub(crate) struct Wire {
-    mask_seed: u32,
-    sessions: HashMap<u64, Box<ClientTls>>,
-}
-
-impl Wire {
-    /// Sends `bytes` on `conn`: as they are, or sealed on a wss:// connection (before its
-    /// handshake is done rustls keeps them and sends them after). Whether the connection is
-    /// still there.
-    fn send(&mut self, io: &mut Io<'_, ()>, conn: ConnId, bytes: Vec<u8>) -> bool {
-        let Some(tls) = self.sessions.get_mut(&conn.to_u64()) else {
-            return io.send(conn, Chunk::Shared(Bytes::from(bytes))).is_some();
-        };
-        let mut out = Vec::new();
-        tls.seal(&bytes, &mut out);
-        out.is_empty() || io.send(conn, Chunk::Shared(Bytes::from(out))).is_some()
     }
 }
 

@@ -23,6 +23,7 @@ mod slow_subscribers;
 mod stats;
 mod target;
 mod tls;
+mod wire;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
