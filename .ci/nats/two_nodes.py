@@ -1,8 +1,9 @@
 """Two ringws nodes sharing topics through one NATS server (issue 14's CI check).
 
 Usage: two_nodes.py RINGWS_BINARY NATS_SERVER_BINARY
-Starts nats-server on loopback and two `ringws --nats` nodes, then checks, with Python
-`websockets` clients on /pubsub:
+Starts two `ringws --nats` nodes, then nats-server on loopback (the broker down at start: the
+nodes serve locally and connect when it comes), then checks, with Python `websockets` clients on
+/pubsub:
   1. publishes from both nodes reach every subscriber on both, exactly once, in each
      publisher's order;
   2. a topic with subscribers only on node A costs node B nothing (B holds no NATS subscription
@@ -102,10 +103,24 @@ async def quiet(ws, seconds=0.5):
 async def main():
     nats_port, monitor = free_port(), free_port()
     port_a, port_b = free_port(), free_port()
-    broker = start_nats(nats_port, monitor)
+    broker = None
     nodes = []
     try:
+        # The broker down at start: the nodes serve locally, then connect when it comes.
         nodes = [start_node(port_a, nats_port), start_node(port_b, nats_port)]
+        alone = await websockets.connect(f"ws://127.0.0.1:{port_a}/pubsub")
+        await alone.send(json.dumps({"op": "sub", "topic": "local"}))
+        lone_pub = await websockets.connect(f"ws://127.0.0.1:{port_a}/pubsub")
+        await asyncio.sleep(0.3)
+        await lone_pub.send(json.dumps({"op": "pub", "topic": "local", "data": "no broker"}))
+        if await receive(alone, 1) != ["no broker"]:
+            fail("with the broker down at start, local delivery did not work")
+        if metric(port_a, "ringws_bridge_connected") != 0:
+            fail("a node says it is connected to a broker that is not there")
+        await alone.close()
+        await lone_pub.close()
+        ok("broker down at start: the node serves locally")
+        broker = start_nats(nats_port, monitor)
         await wait_for("both nodes connected to the broker",
                        lambda: metric(port_a, "ringws_bridge_connected") == 1
                        and metric(port_b, "ringws_bridge_connected") == 1)
@@ -182,8 +197,9 @@ async def main():
         for proc, _ in nodes:
             proc.terminate()
             proc.wait()
-        broker.kill()
-        broker.wait()
+        if broker:
+            broker.kill()
+            broker.wait()
 
 
 asyncio.run(main())
