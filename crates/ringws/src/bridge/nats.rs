@@ -233,3 +233,29 @@ async fn subscribe(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slow broker: publishes beyond the queue are dropped and counted, never waited for;
+    /// with the broker unreachable they are counted as not sent.
+    #[test]
+    fn a_full_queue_drops_and_a_lost_broker_does_not_send() {
+        let (publishes, mut queued) = mpsc::channel(2);
+        let (control, _control) = mpsc::unbounded_channel();
+        let counters = Arc::new(BridgeCounters::default());
+        let link = Link { publishes, control, prefix: "p".into(), counters: counters.clone() };
+        let topic: TopicName = Arc::from("a.b");
+        let frame = Bytes::from_static(b"\x81\x01x");
+        link.publish(&topic, &frame);
+        assert_eq!(counters.not_sent.load(Ordering::Relaxed), 1, "not connected: not sent");
+        counters.connected.store(1, Ordering::Relaxed);
+        for _ in 0..5 {
+            link.publish(&topic, &frame);
+        }
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 3, "two fit the queue");
+        let (subject, _) = queued.try_recv().unwrap_or_else(|e| panic!("queued: {e}"));
+        assert_eq!(subject, "p.a%2Eb");
+    }
+}
