@@ -191,7 +191,7 @@ impl App {
     /// closed; the TLS handshake counts against the handshake timeout. Replace the certificate
     /// while running with [`ServerHandle::set_tls`].
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(config);
+        self.tls = Some(crate::tls::with_hand_over(config));
         self
     }
 
@@ -199,7 +199,7 @@ impl App {
     /// (ws:// and http://): the same routes, topics and workers behind both. The bound address
     /// (the real port for port 0) is [`Server::tls_addr`]. Of the same family as the main one.
     pub fn tls_on(mut self, addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(config);
+        self.tls = Some(crate::tls::with_hand_over(config));
         self.tls_addr = Some(addr);
         self
     }
@@ -493,6 +493,7 @@ impl ServerHandle {
             let why = "the server does not serve TLS (start it with App::tls)";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         };
+        let config = crate::tls::with_hand_over(config);
         *tls.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         Ok(())
     }

@@ -47,7 +47,7 @@ struct Extra {
     /// permessage-deflate's dedicated mode: the directions that keep their context.
     dedicated: Option<Box<Dedicated>>,
     /// wss://: the connection's TLS session.
-    tls: Option<Box<TlsSession>>,
+    tls: Option<TlsSession>,
 }
 
 impl Control {
@@ -137,10 +137,10 @@ impl Control {
 
     /// The connection's TLS session (wss://), if it has one.
     pub(crate) fn tls(&mut self) -> Option<&mut TlsSession> {
-        self.extra.as_mut()?.tls.as_deref_mut()
+        self.extra.as_mut()?.tls.as_mut()
     }
 
-    pub(crate) fn set_tls(&mut self, session: Box<TlsSession>) {
+    pub(crate) fn set_tls(&mut self, session: TlsSession) {
         self.extra().tls = Some(session);
     }
 }

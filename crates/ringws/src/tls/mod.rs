@@ -1,44 +1,44 @@
-//! wss://: one connection's TLS session, driven through rustls' unbuffered API between the
-//! driver's bytes and the engine's HTTP and WebSocket layers, so plain and TLS connections share
-//! every other line of the engine and the driver never hears of TLS.
+//! wss://: one connection's TLS session between the driver's bytes and the engine's HTTP and
+//! WebSocket layers, so plain and TLS connections share every other line of the engine and the
+//! driver never hears of TLS.
 //!
 //! ```text
 //!  received bytes (the provided buffer) ─► TlsSession::read ─► plaintext (the worker's scratch)
 //!      ─► the engine's handshake / frames, as for a plain connection
-//!      a partial record: kept in `partial` (up to one record), freed once it completes
-//!  handshake records rustls produces ─► `out` ─► sent as they are
+//!      a partial record: kept (up to one record), freed once it completes
 //!  every send of the engine (frames, the 101, HTTP answers) ─► TlsSession::seal ─► one buffer
+//!
+//!  handshake:  rustls' unbuffered connection (rustls_session), its records sent as they are
+//!  after it:   TLS 1.3 ─► the lean record layer (record): rustls hands the keys over and keeps
+//!              only its key schedule; records sealed and opened in place, expanded keys in a
+//!              cache per worker (keys)
+//!              TLS 1.2, or a configuration that keeps its keys ─► rustls goes on
 //! ```
-//! An idle TLS connection holds its rustls state (keys, record sequence numbers) and no buffer.
-//! rustls 0.23 decrypts a record in the caller's buffer, then hands its plaintext over in a
-//! buffer of its own (in-place delivery is on its roadmap); the engine copies it once more into
-//! a scratch buffer per worker, which the handshake and frame layers read.
+//! An idle TLS 1.3 connection holds its raw keys, sequence numbers and rustls' key schedule
+//! (about 1 KiB) and no buffer; `docs/benchmarks.md` has it measured.
 
 use rustls::ServerConfig;
-use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
-};
 use std::sync::Arc;
 
 mod config;
-pub use config::{Certificates, server_config};
+mod keys;
+mod record;
+mod rustls_session;
 
-/// Record overhead allowance per 16 KiB of plaintext (TLS 1.3: 22 bytes; TLS 1.2 GCM: 29).
-const RECORD_SLACK: usize = 64;
+pub(crate) use config::with_hand_over;
+pub use config::{Certificates, server_config};
+use record::Lean;
+use rustls_session::RustlsSession;
 
 /// One connection's TLS state.
-pub(crate) struct TlsSession {
-    conn: UnbufferedServerConnection,
-    /// The bytes of a record not yet whole (never more than one record and a bit); empty, with
-    /// no allocation, otherwise.
-    partial: Vec<u8>,
-}
-
-impl std::fmt::Debug for TlsSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSession").field("partial", &self.partial.len()).finish()
-    }
+#[derive(Debug)]
+pub(crate) enum TlsSession {
+    /// The handshake, or after it a session rustls keeps (TLS 1.2).
+    Rustls(Box<RustlsSession>),
+    /// TLS 1.3 after the handshake.
+    Lean(Box<Lean>),
+    /// The hand-over failed: the connection is being closed.
+    Lost,
 }
 
 /// What a read found besides plaintext.
@@ -48,14 +48,18 @@ pub(crate) struct ReadOutcome {
     pub(crate) peer_closed: bool,
 }
 
+/// The session cannot encrypt application data now (handshake not done, or closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SealError;
+
 impl TlsSession {
     /// A session for a new connection.
-    pub(crate) fn new(config: Arc<ServerConfig>) -> Result<Box<Self>, rustls::Error> {
-        Ok(Box::new(Self { conn: UnbufferedServerConnection::new(config)?, partial: Vec::new() }))
+    pub(crate) fn new(config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
+        Ok(Self::Rustls(Box::new(RustlsSession::new(config)?)))
     }
 
     /// Takes in received bytes: plaintext is appended to `plain`, TLS records to send (the
-    /// handshake's, an alert) to `out`.
+    /// handshake's, a key update, an alert) to `out`.
     ///
     /// # Errors
     /// The peer broke TLS (not TLS at all, a bad record, a failed handshake): the connection
@@ -66,69 +70,17 @@ impl TlsSession {
         plain: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<ReadOutcome, rustls::Error> {
-        let Self { conn, partial } = self;
-        let buffered = !partial.is_empty();
-        if buffered {
-            partial.extend_from_slice(data);
-        }
-        let buf: &mut [u8] = if buffered { partial } else { data };
-        let mut consumed = 0;
-        let mut outcome = ReadOutcome::default();
-        let result = loop {
-            let UnbufferedStatus { discard, state } =
-                conn.process_tls_records(&mut buf[consumed..]);
-            let state = match state {
-                Ok(state) => state,
-                Err(e) => {
-                    consumed += discard;
-                    break Err(e);
+        match self {
+            Self::Lean(lean) => lean.read(data, plain, out),
+            Self::Rustls(session) => {
+                let outcome = session.read(data, plain, out)?;
+                if let Some(suite) = session.lean_suite() {
+                    self.hand_over(suite)?;
                 }
-            };
-            let more = match state {
-                ConnectionState::ReadTraffic(mut traffic) => {
-                    while let Some(record) = traffic.next_record() {
-                        match record {
-                            Ok(record) => plain.extend_from_slice(record.payload),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    true
-                }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    encode_into(&mut encode, out);
-                    true
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    true
-                }
-                ConnectionState::PeerClosed => {
-                    outcome.peer_closed = true;
-                    true
-                }
-                // Waiting for bytes (BlockedHandshake, or a partial record with the handshake
-                // done: WriteTraffic), closed, or early data (not enabled): nothing more now.
-                _ => false,
-            };
-            consumed += discard;
-            if !more {
-                break Ok(outcome);
+                Ok(outcome)
             }
-        };
-        if result.is_err() {
-            // rustls queues an alert for the peer on most errors: it comes out as a record to
-            // encode before the error is reported again.
-            flush_alert(conn, out);
+            Self::Lost => Err(rustls::Error::HandshakeNotComplete),
         }
-        if buffered {
-            partial.drain(..consumed);
-            if partial.is_empty() {
-                *partial = Vec::new(); // the record completed: the buffer goes back
-            }
-        } else if consumed < data.len() {
-            partial.extend_from_slice(&data[consumed..]);
-        }
-        result
     }
 
     /// Encrypts `plaintext` (application data: frames, HTTP answers) into records appended to
@@ -138,88 +90,27 @@ impl TlsSession {
     /// The handshake is not done, or the session can no longer encrypt (closed, or its
     /// sequence numbers exhausted): nothing can be sent on this connection.
     pub(crate) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
-        for _ in 0..16 {
-            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
-            match state.map_err(|_| SealError)? {
-                ConnectionState::EncodeTlsData(mut encode) => encode_into(&mut encode, out),
-                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
-                ConnectionState::WriteTraffic(mut traffic) => {
-                    let start = out.len();
-                    let mut room =
-                        plaintext.len() + (plaintext.len() / (16 << 10) + 1) * RECORD_SLACK;
-                    loop {
-                        out.resize(start + room, 0);
-                        match traffic.encrypt(plaintext, &mut out[start..]) {
-                            Ok(n) => {
-                                out.truncate(start + n);
-                                return Ok(());
-                            }
-                            Err(EncryptError::InsufficientSize(e)) if e.required_size > room => {
-                                room = e.required_size;
-                            }
-                            Err(_) => {
-                                out.truncate(start);
-                                return Err(SealError);
-                            }
-                        }
-                    }
-                }
-                _ => return Err(SealError),
-            }
-        }
-        Err(SealError)
-    }
-}
-
-/// The session cannot encrypt application data now (handshake not done, or closed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SealError;
-
-/// Appends a handshake record rustls has ready to `out`.
-fn encode_into(
-    encode: &mut EncodeTlsData<'_, rustls::server::ServerConnectionData>,
-    out: &mut Vec<u8>,
-) {
-    let start = out.len();
-    let mut room = 4096;
-    loop {
-        out.resize(start + room, 0);
-        match encode.encode(&mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return;
-            }
-            Err(EncodeError::InsufficientSize(e)) if e.required_size > room => {
-                room = e.required_size;
-            }
-            Err(_) => {
-                out.truncate(start);
-                return;
-            }
+        match self {
+            Self::Lean(lean) => lean.seal(plaintext, out),
+            Self::Rustls(session) => session.seal(plaintext, out),
+            Self::Lost => Err(SealError),
         }
     }
-}
 
-/// After an error: the alert rustls queued, if any, appended to `out`.
-fn flush_alert(conn: &mut UnbufferedServerConnection, out: &mut Vec<u8>) {
-    for _ in 0..4 {
-        let UnbufferedStatus { state, .. } = conn.process_tls_records(&mut []);
-        match state {
-            Ok(ConnectionState::EncodeTlsData(mut encode)) => encode_into(&mut encode, out),
-            Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
-            _ => return,
-        }
+    /// rustls hands the keys to the lean record layer.
+    fn hand_over(&mut self, suite: &'static rustls::Tls13CipherSuite) -> Result<(), rustls::Error> {
+        let Self::Rustls(session) = std::mem::replace(self, Self::Lost) else { return Ok(()) };
+        let lean = session.hand_over(suite).and_then(|h| Lean::new(h).map_err(|e| e.0))?;
+        *self = Self::Lean(Box::new(lean));
+        Ok(())
+    }
+
+    /// Whether the lean record layer has taken over.
+    #[cfg(test)]
+    pub(crate) fn is_lean(&self) -> bool {
+        matches!(self, Self::Lean(_))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    /// What a TLS connection pays inline, before rustls' own allocations (keys, record
-    /// buffers); `docs/benchmarks.md` has the whole cost measured per connection.
-    #[test]
-    fn the_session_size_is_known() {
-        let size = size_of::<super::TlsSession>();
-        println!("TlsSession: {size} bytes inline (boxed once per TLS connection)");
-        assert!(size < 4096, "{size}");
-    }
-}
+mod tests;

@@ -1,0 +1,315 @@
+//! The lean TLS 1.3 record layer: once rustls has finished the handshake it hands the traffic
+//! keys over (its kernel-TLS API, `rustls::kernel`) and keeps only what a key update needs; the
+//! records themselves (RFC 8446 section 5) are sealed and opened here, in place, with the
+//! expanded keys in the worker's cache (`keys`). An idle connection then holds its raw keys,
+//! two sequence numbers and rustls' key schedule: about 1 KiB, where rustls' whole connection
+//! holds 3.6 KiB.
+//!
+//! What a client may send after the handshake: application data, alerts, and KeyUpdate (a
+//! handshake message split across records is refused: KeyUpdate is 5 bytes).
+
+use rustls::kernel::KernelConnection;
+use rustls::server::ServerConnectionData;
+use rustls::{AlertDescription, Error, InvalidMessage, PeerMisbehaved};
+
+use super::keys::TrafficKey;
+use super::rustls_session::HandOver;
+use super::{ReadOutcome, SealError};
+
+/// The most plaintext a record carries, and its ciphertext allowance (RFC 8446 5.1, 5.2).
+const MAX_PLAINTEXT: usize = 1 << 14;
+const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
+const HEADER: usize = 5;
+const TAG: usize = 16;
+
+/// Content types (RFC 8446 5.1).
+const ALERT: u8 = 21;
+const HANDSHAKE: u8 = 22;
+const APPLICATION_DATA: u8 = 23;
+const KEY_UPDATE: u8 = 24;
+
+/// Key updates a peer may ask for without application data between them.
+const MAX_KEY_UPDATES: u8 = 16;
+
+/// A TLS 1.3 connection after its handshake.
+pub(crate) struct Lean {
+    kernel: KernelConnection<ServerConnectionData>,
+    tx: TrafficKey,
+    rx: TrafficKey,
+    /// Records one key may seal before it is replaced (AES-GCM: 2^24; RFC 8446 5.5).
+    limit: u64,
+    /// The bytes of a record not yet whole; empty, with no allocation, otherwise.
+    partial: Vec<u8>,
+    key_updates: u8,
+    /// A fatal error was met or the peer closed: nothing more is read.
+    done: bool,
+}
+
+impl std::fmt::Debug for Lean {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (tx, rx) = (self.tx.seq, self.rx.seq);
+        f.debug_struct("Lean")
+            .field("tx", &tx)
+            .field("rx", &rx)
+            .field("partial", &self.partial.len())
+            .finish()
+    }
+}
+
+/// Why the lean layer could not take over (the connection is lost with it).
+#[derive(Debug)]
+pub(super) struct HandOverError(pub(super) Error);
+
+impl Lean {
+    pub(super) fn new(hand_over: HandOver) -> Result<Self, HandOverError> {
+        let HandOver { secrets, kernel, suite, partial } = hand_over;
+        let unsupported = || HandOverError(Error::General("an AEAD without a lean layer".into()));
+        let tx = TrafficKey::new(secrets.tx.0, &secrets.tx.1).ok_or_else(unsupported)?;
+        let rx = TrafficKey::new(secrets.rx.0, &secrets.rx.1).ok_or_else(unsupported)?;
+        let limit = suite.common.confidentiality_limit;
+        Ok(Self { kernel, tx, rx, limit, partial, key_updates: 0, done: false })
+    }
+
+    /// As [`super::TlsSession::read`].
+    pub(super) fn read(
+        &mut self,
+        data: &mut [u8],
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadOutcome, Error> {
+        let mut outcome = ReadOutcome::default();
+        if self.done {
+            return Ok(outcome);
+        }
+        let mut partial = std::mem::take(&mut self.partial);
+        let buffered = !partial.is_empty();
+        if buffered {
+            partial.extend_from_slice(data);
+        }
+        let buf: &mut [u8] = if buffered { &mut partial } else { data };
+        let mut at = 0;
+        let result = loop {
+            let Some(header) = buf.get(at..at + HEADER) else { break Ok(()) };
+            let header: [u8; HEADER] = header.try_into().expect("HEADER bytes");
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if header[0] != APPLICATION_DATA {
+                break Err((
+                    AlertDescription::UnexpectedMessage,
+                    InvalidMessage::InvalidContentType.into(),
+                ));
+            }
+            if len > MAX_CIPHERTEXT {
+                break Err((
+                    AlertDescription::RecordOverflow,
+                    InvalidMessage::MessageTooLarge.into(),
+                ));
+            }
+            let Some(payload) = buf.get_mut(at + HEADER..at + HEADER + len) else { break Ok(()) };
+            at += HEADER + len;
+            if let Err(e) = self.record(header, payload, plain, out, &mut outcome) {
+                break Err(e);
+            }
+            if outcome.peer_closed {
+                self.done = true;
+                break Ok(());
+            }
+        };
+        match result {
+            Ok(()) => {
+                if !self.done {
+                    keep_rest(&mut partial, buffered, data, at);
+                    self.partial = partial;
+                }
+                Ok(outcome)
+            }
+            Err((alert, e)) => {
+                self.done = true;
+                // A fatal alert the peer sent is not answered; ours goes out under the keys.
+                if !matches!(e, Error::AlertReceived(_)) {
+                    let _ = self.seal_record(ALERT, &[2, u8::from(alert)], out);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens one record and acts on what it holds.
+    fn record(
+        &mut self,
+        header: [u8; HEADER],
+        payload: &mut [u8],
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+        outcome: &mut ReadOutcome,
+    ) -> Result<(), (AlertDescription, Error)> {
+        if payload.len() < TAG + 1 {
+            return Err((AlertDescription::DecodeError, InvalidMessage::MessageTooShort.into()));
+        }
+        let inner = self
+            .rx
+            .open(header, payload)
+            .map_err(|_| (AlertDescription::BadRecordMac, Error::DecryptError))?;
+        // The content type is the last non-zero byte; zeros after it are padding.
+        let Some(end) = inner.iter().rposition(|&b| b != 0) else {
+            return Err((
+                AlertDescription::UnexpectedMessage,
+                InvalidMessage::InvalidEmptyPayload.into(),
+            ));
+        };
+        if end > MAX_PLAINTEXT {
+            return Err((AlertDescription::RecordOverflow, InvalidMessage::MessageTooLarge.into()));
+        }
+        let (content, kind) = (&inner[..end], inner[end]);
+        match kind {
+            APPLICATION_DATA => {
+                self.key_updates = 0;
+                plain.extend_from_slice(content);
+                Ok(())
+            }
+            ALERT => match *content {
+                [_, 0] => {
+                    outcome.peer_closed = true;
+                    Ok(())
+                }
+                // user_canceled: a close_notify follows (RFC 8446 6.1).
+                [_, 90] => Ok(()),
+                [_, alert] => {
+                    Err((AlertDescription::from(alert), Error::AlertReceived(alert.into())))
+                }
+                _ => Err((AlertDescription::DecodeError, InvalidMessage::MessageTooShort.into())),
+            },
+            HANDSHAKE => self.handshake(content, out),
+            _ => Err((
+                AlertDescription::UnexpectedMessage,
+                InvalidMessage::InvalidContentType.into(),
+            )),
+        }
+    }
+
+    /// A handshake record after the handshake: KeyUpdate only (RFC 8446 4.6.3), which must end
+    /// its record (the keys change after it).
+    fn handshake(
+        &mut self,
+        content: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), (AlertDescription, Error)> {
+        let request = match *content {
+            [KEY_UPDATE, 0, 0, 1, request @ (0 | 1)] => request,
+            [KEY_UPDATE, 0, 0, 1, _] => {
+                return Err((
+                    AlertDescription::IllegalParameter,
+                    InvalidMessage::InvalidKeyUpdate.into(),
+                ));
+            }
+            [KEY_UPDATE, 0, 0, 1, _, ..] => {
+                let e = PeerMisbehaved::KeyEpochWithPendingFragment;
+                return Err((AlertDescription::UnexpectedMessage, e.into()));
+            }
+            [KEY_UPDATE, ..] => {
+                let why = "a KeyUpdate split across records, or of a wrong length";
+                return Err((
+                    AlertDescription::DecodeError,
+                    InvalidMessage::MissingData(why).into(),
+                ));
+            }
+            _ => {
+                let why = "a handshake message other than KeyUpdate after the handshake";
+                return Err((
+                    AlertDescription::UnexpectedMessage,
+                    InvalidMessage::UnexpectedMessage(why).into(),
+                ));
+            }
+        };
+        self.key_updates += 1;
+        if self.key_updates > MAX_KEY_UPDATES {
+            let e = PeerMisbehaved::TooManyKeyUpdateRequests;
+            return Err((AlertDescription::UnexpectedMessage, e.into()));
+        }
+        let (seq, secrets) =
+            self.kernel.update_rx_secret().map_err(|e| (AlertDescription::InternalError, e))?;
+        self.rx = TrafficKey::new(seq, &secrets)
+            .ok_or((AlertDescription::InternalError, Error::General("key update".into())))?;
+        if request == 1 {
+            // Our own KeyUpdate, under the old key, before any more application data.
+            self.update_tx(out).map_err(|_| {
+                (AlertDescription::InternalError, Error::General("cannot update our key".into()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sends a KeyUpdate (not asking the peer for one) and moves to the next key.
+    fn update_tx(&mut self, out: &mut Vec<u8>) -> Result<(), SealError> {
+        self.seal_one(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 0], out);
+        let (seq, secrets) = self.kernel.update_tx_secret().map_err(|_| SealError)?;
+        self.tx = TrafficKey::new(seq, &secrets).ok_or(SealError)?;
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` (application data) into records appended to `out`.
+    pub(super) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+        if self.done {
+            return Err(SealError);
+        }
+        self.seal_record(APPLICATION_DATA, plaintext, out)
+    }
+
+    fn seal_record(
+        &mut self,
+        kind: u8,
+        content: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
+        let records = content.len().div_ceil(MAX_PLAINTEXT).max(1);
+        out.reserve(content.len() + records * (HEADER + 1 + TAG));
+        let mut chunks = content.chunks(MAX_PLAINTEXT);
+        let first = chunks.next().unwrap_or_default();
+        for chunk in std::iter::once(first).chain(chunks) {
+            if self.tx.seq >= self.limit {
+                self.update_tx(out)?;
+            }
+            self.seal_one(kind, chunk, out);
+        }
+        Ok(())
+    }
+
+    /// One record: header, content, its type, the tag.
+    fn seal_one(&mut self, kind: u8, content: &[u8], out: &mut Vec<u8>) {
+        let len = u16::try_from(content.len() + 1 + TAG).expect("a record is under 2^14 + 17");
+        let [hi, lo] = len.to_be_bytes();
+        let header = [APPLICATION_DATA, 3, 3, hi, lo];
+        out.extend_from_slice(&header);
+        let start = out.len();
+        out.extend_from_slice(content);
+        out.push(kind);
+        let tag = self.tx.seal(header, &mut out[start..]);
+        out.extend_from_slice(tag.as_ref());
+    }
+}
+
+/// Keeps what follows the last whole record (at most one record and a bit).
+fn keep_rest(partial: &mut Vec<u8>, buffered: bool, data: &[u8], at: usize) {
+    if buffered {
+        partial.drain(..at);
+        if partial.is_empty() {
+            *partial = Vec::new(); // the record completed: the buffer goes back
+        }
+    } else if at < data.len() {
+        partial.extend_from_slice(&data[at..]);
+    }
+}
+
+#[cfg(test)]
+impl Lean {
+    pub(super) fn tx_limit_in(&mut self, records: u64) {
+        self.limit = self.tx.seq + records;
+    }
+
+    pub(super) fn tx_seq(&self) -> u64 {
+        self.tx.seq
+    }
+
+    pub(super) fn partial_is_empty(&self) -> bool {
+        self.partial.is_empty() && self.partial.capacity() == 0
+    }
+}
