@@ -10,7 +10,9 @@ use aws_lc_rs::aead::{
     AES_128_GCM, AES_256_GCM, Aad, Algorithm, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce,
     Tag, UnboundKey,
 };
-use rustls::ConnectionTrafficSecrets;
+use rustls::{CipherSuite, ConnectionTrafficSecrets};
+
+use super::secrets::Secret;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroize;
@@ -27,9 +29,21 @@ thread_local! {
     static EXPANDED: RefCell<Vec<Option<(u64, LessSafeKey)>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A traffic key and the sequence number of the next record it protects.
+/// The AEAD of a TLS 1.3 suite we run the records of.
+pub(super) fn aead_of(suite: CipherSuite) -> Option<&'static Algorithm> {
+    match suite {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => Some(&AES_128_GCM),
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => Some(&AES_256_GCM),
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => Some(&CHACHA20_POLY1305),
+        _ => None,
+    }
+}
+
+/// A traffic key, the secret it comes from (for the next one), and the sequence number of the
+/// next record it protects.
 pub(super) struct TrafficKey {
     alg: &'static Algorithm,
+    secret: Secret,
     key: [u8; 32],
     iv: [u8; NONCE_LEN],
     pub(super) seq: u64,
@@ -41,23 +55,27 @@ pub(super) struct TrafficKey {
 pub(super) struct BadRecord;
 
 impl TrafficKey {
-    /// The key rustls derived, starting at record `seq`; `None` for an AEAD we do not run.
-    pub(super) fn new(seq: u64, secrets: &ConnectionTrafficSecrets) -> Option<Self> {
-        let (alg, key, iv) = match secrets {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&AES_128_GCM, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&CHACHA20_POLY1305, key, iv),
-            _ => return None,
+    /// The key of `secret` for `alg`, starting at record `seq`.
+    pub(super) fn new(alg: &'static Algorithm, secret: Secret, seq: u64) -> Self {
+        let (key, iv) = secret.key_and_iv(alg.key_len());
+        Self { alg, secret, key, iv, seq, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    /// The next key of this direction, after a key update.
+    pub(super) fn updated(&self) -> Self {
+        Self::new(self.alg, self.secret.next(), 0)
+    }
+
+    /// Whether this is the key rustls used (what the secrets were heard to be is checked
+    /// against what rustls hands over, before the first record).
+    pub(super) fn is(&self, rustls: &ConnectionTrafficSecrets) -> bool {
+        let (key, iv) = match rustls {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv }
+            | ConnectionTrafficSecrets::Aes256Gcm { key, iv }
+            | ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (key, iv),
+            _ => return false,
         };
-        let (key, iv) = (key.as_ref(), iv.as_ref());
-        if key.len() != alg.key_len() || key.len() > 32 || iv.len() != NONCE_LEN {
-            return None;
-        }
-        let mut raw = [0; 32];
-        raw[..key.len()].copy_from_slice(key);
-        let mut nonce = [0; NONCE_LEN];
-        nonce.copy_from_slice(iv);
-        Some(Self { alg, key: raw, iv: nonce, seq, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
+        key.as_ref() == &self.key[..self.alg.key_len()] && iv.as_ref() == self.iv
     }
 
     /// Encrypts `in_out` as the payload of the next record, whose header is `aad`.
@@ -130,14 +148,9 @@ impl Drop for TrafficKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls::crypto::cipher::{AeadKey, Iv};
 
     fn key(seq: u64) -> TrafficKey {
-        let secrets = ConnectionTrafficSecrets::Aes256Gcm {
-            key: AeadKey::from([7; 32]),
-            iv: Iv::new([3; NONCE_LEN]),
-        };
-        TrafficKey::new(seq, &secrets).expect("AES-256-GCM is run")
+        TrafficKey::new(&AES_256_GCM, Secret::new(&[7; 48]).expect("48 bytes"), seq)
     }
 
     #[test]

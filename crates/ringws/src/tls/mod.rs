@@ -9,13 +9,13 @@
 //!  every send of the engine (frames, the 101, HTTP answers) ─► TlsSession::seal ─► one buffer
 //!
 //!  handshake:  rustls' unbuffered connection (rustls_session), its records sent as they are
-//!  after it:   TLS 1.3 ─► the lean record layer (record): rustls hands the keys over and keeps
-//!              only its key schedule; records sealed and opened in place, expanded keys in a
-//!              cache per worker (keys)
+//!  after it:   TLS 1.3 ─► the lean record layer (record): rustls hands the keys over and is
+//!              dropped; records sealed and opened in place, expanded keys in a cache per
+//!              worker (keys), key updates from the traffic secrets (secrets)
 //!              TLS 1.2, or a configuration that keeps its keys ─► rustls goes on
 //! ```
-//! An idle TLS 1.3 connection holds its raw keys, sequence numbers and rustls' key schedule
-//! (about 1 KiB) and no buffer; `docs/benchmarks.md` has it measured.
+//! An idle TLS 1.3 connection holds its raw keys and secrets and two sequence numbers (under
+//! 300 bytes) and no buffer; `docs/benchmarks.md` has it measured.
 
 use rustls::ServerConfig;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ mod config;
 mod keys;
 mod record;
 mod rustls_session;
+mod secrets;
 
 pub(crate) use config::with_hand_over;
 pub use config::{Certificates, server_config};

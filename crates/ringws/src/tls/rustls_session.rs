@@ -1,13 +1,13 @@
 //! The rustls-driven session: the handshake, and TLS 1.2 connections after it.
 
-use rustls::kernel::KernelConnection;
-use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
 };
 use rustls::{CipherSuite, ExtractedSecrets, ServerConfig, SupportedCipherSuite, Tls13CipherSuite};
 use std::sync::Arc;
 
+use super::secrets::{self, Traffic};
 use super::{ReadOutcome, SealError};
 
 /// Record overhead allowance per 16 KiB of plaintext (TLS 1.3: 22 bytes; TLS 1.2 GCM: 29).
@@ -24,6 +24,8 @@ pub(crate) struct RustlsSession {
     writable: bool,
     /// The configuration lets rustls hand the traffic keys over (`enable_secret_extraction`).
     extractable: bool,
+    /// The traffic secrets, once the handshake has derived them.
+    traffic: Option<Box<Traffic>>,
 }
 
 impl std::fmt::Debug for RustlsSession {
@@ -37,7 +39,7 @@ impl RustlsSession {
     pub(super) fn new(config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
         let extractable = config.enable_secret_extraction;
         let conn = UnbufferedServerConnection::new(config)?;
-        Ok(Self { conn, partial: Vec::new(), writable: false, extractable })
+        Ok(Self { conn, partial: Vec::new(), writable: false, extractable, traffic: None })
     }
 
     /// Takes in received bytes: plaintext is appended to `plain`, TLS records to send (the
@@ -52,8 +54,9 @@ impl RustlsSession {
         plain: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<ReadOutcome, rustls::Error> {
-        let Self { conn, partial, writable, .. } = self;
+        let Self { conn, partial, writable, traffic, .. } = self;
         *writable = false;
+        secrets::listen();
         let buffered = !partial.is_empty();
         if buffered {
             partial.extend_from_slice(data);
@@ -106,6 +109,9 @@ impl RustlsSession {
                 break Ok(outcome);
             }
         };
+        if let Some(heard) = secrets::heard() {
+            *traffic = Some(heard);
+        }
         if result.is_err() {
             // rustls queues an alert for the peer on most errors: it comes out as a record to
             // encode before the error is reported again.
@@ -164,8 +170,10 @@ impl RustlsSession {
 
 /// What the lean record layer takes over from rustls after the handshake.
 pub(super) struct HandOver {
-    pub(super) secrets: ExtractedSecrets,
-    pub(super) kernel: KernelConnection<ServerConnectionData>,
+    /// The keys and sequence numbers, from rustls.
+    pub(super) extracted: ExtractedSecrets,
+    /// The secrets the keys come from, as the handshake told its `KeyLog`.
+    pub(super) traffic: Box<Traffic>,
     pub(super) suite: &'static Tls13CipherSuite,
     /// The start of a record not yet whole.
     pub(super) partial: Vec<u8>,
@@ -175,7 +183,8 @@ impl RustlsSession {
     /// The negotiated suite, if the lean record layer can take over now: TLS 1.3 with one of
     /// its three AEADs, the handshake done, nothing owed to the peer, and the keys extractable.
     pub(super) fn lean_suite(&self) -> Option<&'static Tls13CipherSuite> {
-        if !(self.writable && self.extractable) {
+        let heard = self.traffic.as_ref().is_some_and(|t| t.client.is_some() && t.server.is_some());
+        if !(self.writable && self.extractable && heard) {
             return None;
         }
         let SupportedCipherSuite::Tls13(suite) = self.conn.negotiated_cipher_suite()? else {
@@ -195,8 +204,12 @@ impl RustlsSession {
         self,
         suite: &'static Tls13CipherSuite,
     ) -> Result<HandOver, rustls::Error> {
-        let (secrets, kernel) = self.conn.dangerous_into_kernel_connection()?;
-        Ok(HandOver { secrets, kernel, suite, partial: self.partial })
+        // Deprecated for not running key updates or session tickets after it: the lean layer runs
+        // key updates from the secrets, and a server receives no tickets.
+        #[allow(deprecated)]
+        let extracted = self.conn.dangerous_extract_secrets()?;
+        let traffic = self.traffic.unwrap_or_default();
+        Ok(HandOver { extracted, traffic, suite, partial: self.partial })
     }
 }
 

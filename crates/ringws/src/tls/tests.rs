@@ -28,7 +28,14 @@ fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
 fn pair(suite: SupportedCipherSuite) -> Pair {
     let (cert, key) = certificate();
     let server = super::Certificates::new(vec![cert.clone()], key).expect("certificate");
-    let server = server.into_config().expect("config");
+    pair_with(server.into_config().expect("config"), cert, suite)
+}
+
+fn pair_with(
+    server: Arc<rustls::ServerConfig>,
+    cert: CertificateDer<'static>,
+    suite: SupportedCipherSuite,
+) -> Pair {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).expect("root");
     let provider = CryptoProvider { cipher_suites: vec![suite], ..aws_lc_rs::default_provider() };
@@ -243,4 +250,38 @@ fn the_session_size_is_known() {
     println!("TlsSession: {inline} bytes inline; Lean: {lean} bytes (boxed)");
     assert_eq!(inline, 16);
     assert!(lean < 1024, "{lean}");
+}
+
+/// The embedder's own `KeyLog` keeps hearing every secret while the engine takes the traffic
+/// secrets it needs from the same hook.
+#[test]
+fn the_embedders_key_log_still_hears_everything() {
+    #[derive(Debug, Default)]
+    struct Labels(std::sync::Mutex<Vec<String>>);
+    impl rustls::KeyLog for Labels {
+        fn log(&self, label: &str, _client_random: &[u8], _secret: &[u8]) {
+            self.0.lock().expect("not poisoned").push(label.to_owned());
+        }
+    }
+    let (cert, key) = certificate();
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("certificate");
+    let labels = Arc::new(Labels::default());
+    config.key_log = labels.clone();
+    let server = super::with_hand_over(Arc::new(config));
+    let mut pair = pair_with(server, cert, tls13_suites()[0]);
+    assert!(pair.server.is_lean());
+    let heard = labels.0.lock().expect("not poisoned").clone();
+    for label in [
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+        "EXPORTER_SECRET",
+    ] {
+        assert!(heard.iter().any(|l| l == label), "{label} not in {heard:?}");
+    }
+    pair.client_sends(b"still fine");
+    assert_eq!(pair.got, b"still fine");
 }
