@@ -5,6 +5,7 @@
 # on CPU 0 twice (plain, and with a self-signed P-256 certificate), the peer on CPU 0 too (one
 # thread), `ringws-load` on CPU 1; RUNS (3) runs of SECS (4) seconds; medians of messages per second and
 # of server CPU per message, as ringws-load reads them from /proc. Run from the repository root.
+# BEFORE=/path/to/an/older/ringws adds it as a fourth server, "wss-before" (a before/after run).
 set -euo pipefail
 cargo build --release -q -p ringws-server -p ringws-loadtest
 cargo build --release -q -p ringws-benches --bin peer-fastwebsockets-tls
@@ -24,13 +25,22 @@ taskset -c 0 "$B/ringws" --addr 127.0.0.1:9332 --workers 1 --echo-compression of
 wss=$!
 taskset -c 0 "$B/peer-fastwebsockets-tls" 9333 "$OUT/cert.pem" "$OUT/key.pem" > "$OUT/peer.log" 2>&1 &
 peer=$!
-trap 'kill $ws $wss $peer 2>/dev/null || true' EXIT
+SCHEMES="ws wss fastwebsockets-tls"
+before=
+if [ -n "${BEFORE:-}" ]; then
+  taskset -c 0 "$BEFORE" --addr 127.0.0.1:9334 --workers 1 --echo-compression off \
+    --max-connections 20000 --tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem" > "$OUT/before.log" 2>&1 &
+  before=$!
+  SCHEMES="ws wss wss-before fastwebsockets-tls"
+fi
+trap 'kill $ws $wss $peer $before 2>/dev/null || true' EXIT
 sleep 0.5
 for run in $(seq "$RUNS"); do
-  for scheme in ws wss fastwebsockets-tls; do
+  for scheme in $SCHEMES; do
     case $scheme in
       ws) url=ws://localhost:9331/echo pid=$ws tls=() ;;
       wss) url=wss://localhost:9332/echo pid=$wss tls=(--ca "$OUT/cert.pem") ;;
+      wss-before) url=wss://localhost:9334/echo pid=$before tls=(--ca "$OUT/cert.pem") ;;
       *) url=wss://localhost:9333/echo pid=$peer tls=(--ca "$OUT/cert.pem") ;;
     esac
     taskset -c 1 "$B/ringws-load" echo "$url" --connections 100 --size 20 --duration "$SECS" \
@@ -49,9 +59,11 @@ out = Path(sys.argv[1])
 print("| case | scheme | median per second | server CPU per message (median) | generator CPU per message (median) | runs (per second) | errors |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for case, unit in (("echo20", "messages"), ("echo16k", "messages"), ("churn", "handshakes")):
-    for scheme in ("ws", "wss", "fastwebsockets-tls"):
+    for scheme in ("ws", "wss", "wss-before", "fastwebsockets-tls"):
         rates, cpus, tool, errors = [], [], [], 0
         for f in sorted(out.glob(f"{case}-{scheme}-*.txt")):
+            if not re.fullmatch(rf"{case}-{scheme}-\d+\.txt", f.name):
+                continue  # wss-before's files for wss
             t = f.read_text()
             m = re.search(rf"{unit}\s+\d+ in [\d.]+ s = (\d+)/s", t)
             c = re.search(r"server.*?cpu \d+%\s+([\d.]+) us per", t)

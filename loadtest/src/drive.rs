@@ -192,19 +192,11 @@ where
         report.notes.push(format!("TLS failed on a connection: {e}{hint}"));
     }
     if plan.name == "idle" {
-        report.notes.push(format!(
-            "{open_at_end} of {opened} connections still open at the end of the hold; {} pings \
-             from the server answered",
-            progress.pings.load(Ordering::Relaxed)
-        ));
+        let pings = progress.pings.load(Ordering::Relaxed);
+        let held = Held { opened, open_at_end, pings, rss_kib: (rss_at_start, rss_after) };
+        report.notes.extend(held.notes());
         // The idle rate is the connect rate over the connect phase, not the hold window.
         report.seconds = report.stats.extra("connect_seconds_max").unwrap_or(0.0).max(1e-9);
-        if rss_after > 0 && opened > 0 {
-            let per = (rss_after.saturating_sub(rss_at_start)) as f64 * 1024.0 / opened as f64;
-            report.notes.push(format!(
-                "server RSS {rss_at_start} KiB before connecting, {rss_after} KiB holding {opened} connections: {per:.0} bytes per connection"
-            ));
-        }
     }
     if let Some((cpu, wall)) = server {
         let count = report.stats.count;
@@ -242,6 +234,44 @@ where
         report.notes.push(warning);
     }
     Ok(report)
+}
+
+/// What an idle run held, read at the end of its hold.
+struct Held {
+    /// Open when the connect phase ended.
+    opened: u64,
+    open_at_end: u64,
+    pings: u64,
+    /// The server's RSS before connecting and at the end of the hold (0: not known).
+    rss_kib: (u64, u64),
+}
+
+impl Held {
+    fn notes(&self) -> Vec<String> {
+        let Self { opened, open_at_end, pings, rss_kib: (before, holding) } = *self;
+        let mut notes = vec![if open_at_end > opened {
+            // Handshakes still in flight when a cut connect phase ended completed in the hold.
+            format!(
+                "{open_at_end} connections open at the end of the hold: {opened} when the connect \
+                 phase ended, {} more completed after it; {pings} pings from the server answered",
+                open_at_end - opened
+            )
+        } else {
+            format!(
+                "{open_at_end} of {opened} connections still open at the end of the hold; {pings} \
+                 pings from the server answered"
+            )
+        }];
+        // Over the connections open when the RSS was read (the end of the hold).
+        if holding > 0 && open_at_end > 0 {
+            let per = holding.saturating_sub(before) as f64 * 1024.0 / open_at_end as f64;
+            notes.push(format!(
+                "server RSS {before} KiB before connecting, {holding} KiB holding {open_at_end} \
+                 connections: {per:.0} bytes per connection"
+            ));
+        }
+        notes
+    }
 }
 
 /// Waits until every connection opened or failed, saying what it waits for whenever nothing
@@ -379,11 +409,37 @@ pub(crate) fn progress_bar(common: &Common, len: u64, what: &str) -> indicatif::
 
 #[cfg(test)]
 mod tests {
+    use super::Held;
+
     #[test]
     fn time_wait_sockets_are_read_from_sockstat() {
         let stat = "sockets: used 4\nTCP: inuse 3 orphan 0 tw 131072 alloc 9 mem 1\nUDP: inuse 0\n";
         assert_eq!(super::time_wait_in(stat), Some(131_072));
         assert_eq!(super::time_wait_in("TCP: inuse 3\n"), None);
         assert!(super::time_wait_sockets().is_some(), "this machine's own sockstat");
+    }
+
+    #[test]
+    fn memory_per_connection_is_over_the_connections_held_when_it_was_read() {
+        // A cut connect phase: 95,000 open then, 97,000 once the stragglers completed.
+        let held = Held { opened: 95_000, open_at_end: 97_000, pings: 0, rss_kib: (1000, 20_000) };
+        let notes = held.notes();
+        assert!(
+            notes[0].contains("97000 connections open at the end of the hold: 95000"),
+            "{notes:?}"
+        );
+        assert!(notes[0].contains("2000 more completed after it"), "{notes:?}");
+        assert!(
+            notes[1].ends_with("holding 97000 connections: 201 bytes per connection"),
+            "{notes:?}"
+        );
+        // Some closed during the hold.
+        let held = Held { opened: 100, open_at_end: 90, pings: 5, rss_kib: (0, 0) };
+        assert_eq!(
+            held.notes(),
+            [
+                "90 of 100 connections still open at the end of the hold; 5 pings from the server answered"
+            ]
+        );
     }
 }

@@ -38,8 +38,10 @@ pub(crate) struct Lean {
     /// The bytes of a record not yet whole; empty, with no allocation, otherwise.
     partial: Vec<u8>,
     key_updates: u8,
-    /// A fatal error was met or the peer closed: nothing more is read.
-    done: bool,
+    /// The peer closed (close_notify) or a fatal error was met: nothing more is read.
+    read_closed: bool,
+    /// A fatal error was met: nothing more is sent either.
+    failed: bool,
 }
 
 impl std::fmt::Debug for Lean {
@@ -72,7 +74,7 @@ impl Lean {
             return Err(fail("the traffic secrets heard are not the connection's"));
         }
         let limit = suite.common.confidentiality_limit;
-        Ok(Self { tx, rx, limit, partial, key_updates: 0, done: false })
+        Ok(Self { tx, rx, limit, partial, key_updates: 0, read_closed: false, failed: false })
     }
 
     /// As [`super::TlsSession::read`].
@@ -83,7 +85,7 @@ impl Lean {
         out: &mut Vec<u8>,
     ) -> Result<ReadOutcome, Error> {
         let mut outcome = ReadOutcome::default();
-        if self.done {
+        if self.read_closed {
             return Ok(outcome);
         }
         let mut partial = std::mem::take(&mut self.partial);
@@ -115,20 +117,21 @@ impl Lean {
                 break Err(e);
             }
             if outcome.peer_closed {
-                self.done = true;
+                // What follows close_notify is ignored (RFC 8446 6.1); we may still send.
+                self.read_closed = true;
                 break Ok(());
             }
         };
         match result {
             Ok(()) => {
-                if !self.done {
+                if !self.read_closed {
                     keep_rest(&mut partial, buffered, data, at);
                     self.partial = partial;
                 }
                 Ok(outcome)
             }
             Err((alert, e)) => {
-                self.done = true;
+                (self.read_closed, self.failed) = (true, true);
                 // A fatal alert the peer sent is not answered; ours goes out under the keys.
                 if !matches!(e, Error::AlertReceived(_)) {
                     let _ = self.seal_record(ALERT, &[2, u8::from(alert)], out);
@@ -246,7 +249,7 @@ impl Lean {
 
     /// Encrypts `plaintext` (application data) into records appended to `out`.
     pub(super) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
-        if self.done {
+        if self.failed {
             return Err(SealError);
         }
         self.seal_record(APPLICATION_DATA, plaintext, out)

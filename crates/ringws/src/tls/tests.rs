@@ -239,6 +239,8 @@ fn close_notify_ends_the_reading() {
     let outcome = pair.pump_to_server(usize::MAX).expect("reads");
     assert!(outcome.peer_closed);
     assert_eq!(pair.got, b"last words");
+    // Our side may still send (the engine's close frame, say).
+    assert_eq!(pair.server_sends(b"goodbye"), b"goodbye");
 }
 
 /// What a TLS connection keeps once the lean layer has it, before rustls' key schedule (about
