@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # wss:// against ws://, and against a tokio-rustls peer (fastwebsockets behind tokio-rustls), in
-# one run, alternated: echo of 100 x 20 B and of 200 x 16 KiB messages (closed loop), and full TLS
-# handshakes per second (churn at a rate asked above what either side holds). `ringws --workers 1`
+# one run, alternated: echo of 100 x 20 B and of 200 x 16 KiB messages (closed loop), full TLS
+# handshakes per second (churn at a rate asked above what either side holds), and (ringws only)
+# fan-out of RATE publishes/s to SUBS subscribers of /pubsub. `ringws --workers 1`
 # on CPU 0 twice (plain, and with a self-signed P-256 certificate), the peer on CPU 0 too (one
 # thread), `ringws-load` on CPU 1; RUNS (3) runs of SECS (4) seconds; medians of messages per second and
 # of server CPU per message, as ringws-load reads them from /proc. Run from the repository root.
@@ -10,6 +11,8 @@ set -euo pipefail
 cargo build --release -q -p ringws-server -p ringws-loadtest
 cargo build --release -q -p ringws-benches --bin peer-fastwebsockets-tls
 RUNS=${RUNS:-3}
+SUBS=${SUBS:-5000}   # fan-out: subscribers, and publishes per second (RATE x SUBS deliveries/s)
+RATE=${RATE:-20}
 SECS=${SECS:-4}
 B=target/release
 OUT=target/tls-bench
@@ -49,6 +52,12 @@ for run in $(seq "$RUNS"); do
       --warmup 1 --cpus 1 --server-pid "$pid" --quiet "${tls[@]}" > "$OUT/echo16k-$scheme-$run.txt" 2>&1
     taskset -c 1 "$B/ringws-load" churn "$url" --rate 3000 --duration "$SECS" --warmup 1 --cpus 1 \
       --server-pid "$pid" --quiet "${tls[@]}" > "$OUT/churn-$scheme-$run.txt" 2>&1
+    # Fan-out to more subscribers than the worker's cache of expanded keys holds (1,024).
+    if [ "$scheme" != fastwebsockets-tls ]; then
+      taskset -c 1 "$B/ringws-load" fanout "${url%/echo}/pubsub" --subscribers "$SUBS" --rate "$RATE" \
+        --duration "$SECS" --warmup 1 --cpus 1 --server-pid "$pid" --quiet "${tls[@]}" \
+        > "$OUT/fanout-$scheme-$run.txt" 2>&1
+    fi
     echo "run $run: $scheme"
   done
 done
@@ -58,7 +67,8 @@ from pathlib import Path
 out = Path(sys.argv[1])
 print("| case | scheme | median per second | server CPU per message (median) | generator CPU per message (median) | runs (per second) | errors |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
-for case, unit in (("echo20", "messages"), ("echo16k", "messages"), ("churn", "handshakes")):
+for case, unit in (("echo20", "messages"), ("echo16k", "messages"), ("churn", "handshakes"),
+                   ("fanout", "deliveries")):
     for scheme in ("ws", "wss", "wss-before", "fastwebsockets-tls"):
         rates, cpus, tool, errors = [], [], [], 0
         for f in sorted(out.glob(f"{case}-{scheme}-*.txt")):
