@@ -113,5 +113,18 @@ impl TlsSession {
     }
 }
 
+/// After a read of `partial` (if `buffered`) or of `data`, up to `at`: keeps what follows the
+/// last whole record (at most one record and a bit), and frees the buffer once it is empty.
+fn keep_rest(partial: &mut Vec<u8>, buffered: bool, data: &[u8], at: usize) {
+    if buffered {
+        partial.drain(..at);
+        if partial.is_empty() {
+            *partial = Vec::new(); // the record completed: the buffer goes back
+        }
+    } else if at < data.len() {
+        partial.extend_from_slice(&data[at..]);
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use rustls::{AlertDescription, Error, InvalidMessage, PeerMisbehaved};
 
 use super::keys::{TrafficKey, aead_of};
 use super::rustls_session::HandOver;
-use super::{ReadOutcome, SealError};
+use super::{ReadOutcome, SealError, keep_rest};
 
 /// The most plaintext a record carries, and its ciphertext allowance (RFC 8446 5.1, 5.2).
 const MAX_PLAINTEXT: usize = 1 << 14;
@@ -285,18 +285,6 @@ impl Lean {
         out.push(kind);
         let tag = self.tx.seal(header, &mut out[start..]);
         out.extend_from_slice(tag.as_ref());
-    }
-}
-
-/// Keeps what follows the last whole record (at most one record and a bit).
-fn keep_rest(partial: &mut Vec<u8>, buffered: bool, data: &[u8], at: usize) {
-    if buffered {
-        partial.drain(..at);
-        if partial.is_empty() {
-            *partial = Vec::new(); // the record completed: the buffer goes back
-        }
-    } else if at < data.len() {
-        partial.extend_from_slice(&data[at..]);
     }
 }
 

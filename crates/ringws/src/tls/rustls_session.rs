@@ -8,7 +8,7 @@ use rustls::{CipherSuite, ExtractedSecrets, ServerConfig, SupportedCipherSuite, 
 use std::sync::Arc;
 
 use super::secrets::{self, Traffic};
-use super::{ReadOutcome, SealError};
+use super::{ReadOutcome, SealError, keep_rest};
 
 /// Record overhead allowance per 16 KiB of plaintext (TLS 1.3: 22 bytes; TLS 1.2 GCM: 29).
 const RECORD_SLACK: usize = 64;
@@ -117,14 +117,7 @@ impl RustlsSession {
             // encode before the error is reported again.
             flush_alert(conn, out);
         }
-        if buffered {
-            partial.drain(..consumed);
-            if partial.is_empty() {
-                *partial = Vec::new(); // the record completed: the buffer goes back
-            }
-        } else if consumed < data.len() {
-            partial.extend_from_slice(&data[consumed..]);
-        }
+        keep_rest(partial, buffered, data, consumed);
         result
     }
 
