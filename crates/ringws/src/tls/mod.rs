@@ -77,6 +77,7 @@ impl TlsSession {
                 let outcome = session.read(data, plain, out)?;
                 if let Some(suite) = session.lean_suite() {
                     self.hand_over(suite)?;
+                    tracing::debug!(suite = ?suite.common.suite, "TLS 1.3 handed over to the lean record layer");
                 }
                 Ok(outcome)
             }
