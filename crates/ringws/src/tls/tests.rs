@@ -287,3 +287,64 @@ fn the_embedders_key_log_still_hears_everything() {
     pair.client_sends(b"still fine");
     assert_eq!(pair.got, b"still fine");
 }
+
+mod any_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a client would send for `text`, as bytes on the wire.
+    fn wire_for(pair: &mut Pair, text: &[u8]) -> Vec<u8> {
+        pair.client.writer().write_all(text).expect("to rustls");
+        let mut wire = Vec::new();
+        while pair.client.wants_write() {
+            pair.client.write_tls(&mut wire).expect("to a Vec");
+        }
+        wire
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// One byte changed anywhere in a client's records: the read fails, and what was
+        /// delivered before the change is a prefix of what was sent, never other bytes.
+        #[test]
+        fn a_changed_byte_is_refused_and_nothing_else_delivered(
+            text in proptest::collection::vec(any::<u8>(), 1..40_000),
+            at in any::<proptest::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let mut pair = pair(tls13_suites()[0]);
+            let mut wire = wire_for(&mut pair, &text);
+            let at = at.index(wire.len());
+            wire[at] ^= flip;
+            let mut out = Vec::new();
+            let mut failed = false;
+            for piece in wire.chunks_mut(4096) {
+                if pair.server.read(piece, &mut pair.got, &mut out).is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            // A changed length can leave the last record waiting for bytes that never come.
+            let waiting = match &pair.server {
+                TlsSession::Lean(lean) => !lean.partial_is_empty(),
+                _ => false,
+            };
+            prop_assert!(failed || waiting, "a changed byte at {at} went through");
+            prop_assert!(text.starts_with(&pair.got));
+            prop_assert!(pair.got.len() < text.len());
+        }
+
+        /// Any bytes at all after the handshake: an error or nothing, never a panic.
+        #[test]
+        fn any_bytes_after_the_handshake_never_panic(
+            junk in proptest::collection::vec(any::<u8>(), 0..20_000),
+        ) {
+            let mut pair = pair(tls13_suites()[2]);
+            let mut junk = junk;
+            let mut out = Vec::new();
+            let _ = pair.server.read(&mut junk, &mut pair.got, &mut out);
+            prop_assert!(pair.got.is_empty(), "junk decrypted to {} bytes", pair.got.len());
+        }
+    }
+}
