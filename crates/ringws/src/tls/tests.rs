@@ -254,6 +254,45 @@ fn the_session_size_is_known() {
     assert!(lean < 1024, "{lean}");
 }
 
+/// A HelloRetryRequest (the client's key share is for a group the server does not take): the
+/// handshake spans another read, and the secrets heard on the second are the ones used.
+#[test]
+fn a_hello_retry_is_handed_over_too() {
+    use aws_lc_rs::kx_group::{SECP384R1, X25519};
+    let (cert, key) = certificate();
+    let server_provider =
+        CryptoProvider { kx_groups: vec![X25519], ..aws_lc_rs::default_provider() };
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("certificate");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let client_provider =
+        CryptoProvider { kx_groups: vec![SECP384R1, X25519], ..aws_lc_rs::default_provider() };
+    let client = ClientConfig::builder_with_provider(Arc::new(client_provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = ClientConnection::new(Arc::new(client), "localhost".try_into().expect("name"));
+    let server = TlsSession::new(super::with_hand_over(Arc::new(server))).expect("session");
+    let mut pair = Pair { server, client: client.expect("client"), got: vec![], heard: vec![] };
+    let mut reads = 0;
+    while !pair.server.is_lean() && reads < 10 {
+        pair.pump_to_server(usize::MAX).expect("handshake");
+        reads += 1;
+    }
+    assert!(pair.server.is_lean(), "after {reads} reads");
+    assert_eq!(pair.client.negotiated_key_exchange_group().map(|g| g.name()), Some(X25519.name()));
+    assert!(reads >= 3, "a retry takes a read more ({reads})");
+    pair.client_sends(b"after a retry");
+    assert_eq!(pair.got, b"after a retry");
+    assert_eq!(pair.server_sends(b"fine"), b"fine");
+}
+
 /// The embedder's own `KeyLog` keeps hearing every secret while the engine takes the traffic
 /// secrets it needs from the same hook.
 #[test]
