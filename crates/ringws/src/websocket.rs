@@ -128,6 +128,9 @@ fn queue_frame(
         joined[..n].copy_from_slice(&head[..n]);
         joined[n..n + payload.len()].copy_from_slice(payload);
         Chunk::inline(&joined[..n + payload.len()]).and_then(|c| wire(io, id, ctl, [c]))
+    } else if ctl.tls().is_some() {
+        // Sealing copies the payload into its record: no frame buffer before it.
+        seal(io, id, ctl, &[&head[..n], payload])
     } else {
         // The payload is copied anyway: header and payload in one buffer make one chunk, so the
         // connection's send is a plain send, not a sendmsg whose msghdr and iovecs the kernel
@@ -147,19 +150,32 @@ pub(crate) fn wire(
     ctl: &mut Control,
     chunks: impl IntoIterator<Item = Chunk>,
 ) -> Option<usize> {
-    let Some(tls) = ctl.tls() else { return io.send_all(id, chunks) };
+    if ctl.tls().is_none() {
+        return io.send_all(id, chunks);
+    }
     let mut chunks = chunks.into_iter();
     let first = chunks.next()?;
+    let Some(second) = chunks.next() else { return seal(io, id, ctl, &[first.as_slice()]) };
+    let rest: Vec<Chunk> = chunks.collect();
+    if rest.is_empty() {
+        return seal(io, id, ctl, &[first.as_slice(), second.as_slice()]);
+    }
+    let mut parts = vec![first.as_slice(), second.as_slice()];
+    parts.extend(rest.iter().map(Chunk::as_slice));
+    seal(io, id, ctl, &parts)
+}
+
+/// wss://: seals `parts` (one send's bytes, in order) into records, each part copied once,
+/// and queues them. `None` if the connection is gone or its TLS session cannot encrypt (then it
+/// is dropped).
+fn seal(
+    io: &mut Io<'_, EngineMsg>,
+    id: ConnId,
+    ctl: &mut Control,
+    parts: &[&[u8]],
+) -> Option<usize> {
     let mut out = Vec::new();
-    let sealed = match chunks.next() {
-        None => tls.seal(first.as_slice(), &mut out),
-        Some(second) => {
-            let mut plain = [first.as_slice(), second.as_slice()].concat();
-            chunks.for_each(|c| plain.extend_from_slice(c.as_slice()));
-            tls.seal(&plain, &mut out)
-        }
-    };
-    if sealed.is_err() {
+    if ctl.tls()?.seal(parts, &mut out).is_err() {
         io.abort(id);
         return None;
     }

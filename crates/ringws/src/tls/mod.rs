@@ -85,16 +85,17 @@ impl TlsSession {
         }
     }
 
-    /// Encrypts `plaintext` (application data: frames, HTTP answers) into records appended to
-    /// `out`, with any handshake records still owed (session tickets) before them.
+    /// Encrypts `parts` (application data, one send's bytes in order: frames, HTTP answers) into
+    /// records appended to `out`, with any handshake records still owed (session tickets)
+    /// before them.
     ///
     /// # Errors
     /// The handshake is not done, or the session can no longer encrypt (closed, or its
     /// sequence numbers exhausted): nothing can be sent on this connection.
-    pub(crate) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+    pub(crate) fn seal(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), SealError> {
         match self {
-            Self::Lean(lean) => lean.seal(plaintext, out),
-            Self::Rustls(session) => session.seal(plaintext, out),
+            Self::Lean(lean) => lean.seal(parts, out),
+            Self::Rustls(session) => session.seal(parts, out),
             Self::Lost => Err(SealError),
         }
     }

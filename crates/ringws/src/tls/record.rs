@@ -134,7 +134,7 @@ impl Lean {
                 (self.read_closed, self.failed) = (true, true);
                 // A fatal alert the peer sent is not answered; ours goes out under the keys.
                 if !matches!(e, Error::AlertReceived(_)) {
-                    let _ = self.seal_record(ALERT, &[2, u8::from(alert)], out);
+                    self.seal_record(ALERT, &[&[2, u8::from(alert)]], out);
                 }
                 Err(e)
             }
@@ -243,48 +243,81 @@ impl Lean {
 
     /// Sends a KeyUpdate (not asking the peer for one) and moves to the next key.
     fn update_tx(&mut self, out: &mut Vec<u8>) {
-        self.seal_one(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 0], out);
+        let message = [KEY_UPDATE, 0, 0, 1, 0];
+        self.seal_one(HANDSHAKE, message.len(), |out| out.extend_from_slice(&message), out);
         self.tx = self.tx.updated();
     }
 
-    /// Encrypts `plaintext` (application data) into records appended to `out`.
-    pub(super) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+    /// Encrypts `parts` (application data: one send's bytes, in order) into records appended to
+    /// `out`, each part copied once, straight into its record.
+    pub(super) fn seal(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), SealError> {
         if self.failed {
             return Err(SealError);
         }
-        self.seal_record(APPLICATION_DATA, plaintext, out)
-    }
-
-    fn seal_record(
-        &mut self,
-        kind: u8,
-        content: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), SealError> {
-        let records = content.len().div_ceil(MAX_PLAINTEXT).max(1);
-        out.reserve(content.len() + records * (HEADER + 1 + TAG));
-        let mut chunks = content.chunks(MAX_PLAINTEXT);
-        let first = chunks.next().unwrap_or_default();
-        for chunk in std::iter::once(first).chain(chunks) {
-            if self.tx.seq >= self.limit {
-                self.update_tx(out);
-            }
-            self.seal_one(kind, chunk, out);
-        }
+        self.seal_record(APPLICATION_DATA, parts, out);
         Ok(())
     }
 
-    /// One record: header, content, its type, the tag.
-    fn seal_one(&mut self, kind: u8, content: &[u8], out: &mut Vec<u8>) {
-        let len = u16::try_from(content.len() + 1 + TAG).expect("a record is under 2^14 + 17");
-        let [hi, lo] = len.to_be_bytes();
+    fn seal_record(&mut self, kind: u8, parts: &[&[u8]], out: &mut Vec<u8>) {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let records = total.div_ceil(MAX_PLAINTEXT).max(1);
+        out.reserve(total + records * (HEADER + 1 + TAG));
+        let mut gather = Gather { parts, part: 0, at: 0 };
+        let mut left = total;
+        loop {
+            if self.tx.seq >= self.limit {
+                self.update_tx(out);
+            }
+            let len = left.min(MAX_PLAINTEXT);
+            self.seal_one(kind, len, |out| gather.take(len, out), out);
+            left -= len;
+            if left == 0 {
+                return;
+            }
+        }
+    }
+
+    /// One record of `len` content bytes that `content` appends: header, content, its type,
+    /// the tag.
+    fn seal_one(
+        &mut self,
+        kind: u8,
+        len: usize,
+        content: impl FnOnce(&mut Vec<u8>),
+        out: &mut Vec<u8>,
+    ) {
+        let record = u16::try_from(len + 1 + TAG).expect("a record is under 2^14 + 17");
+        let [hi, lo] = record.to_be_bytes();
         let header = [APPLICATION_DATA, 3, 3, hi, lo];
         out.extend_from_slice(&header);
         let start = out.len();
-        out.extend_from_slice(content);
+        content(out);
+        debug_assert_eq!(out.len(), start + len);
         out.push(kind);
         let tag = self.tx.seal(header, &mut out[start..]);
         out.extend_from_slice(tag.as_ref());
+    }
+}
+
+/// Reads several slices as one run of bytes, a record's worth at a time.
+struct Gather<'a> {
+    parts: &'a [&'a [u8]],
+    part: usize,
+    at: usize,
+}
+
+impl Gather<'_> {
+    /// Appends the next `n` bytes (there are at least `n` left).
+    fn take(&mut self, mut n: usize, out: &mut Vec<u8>) {
+        while n > 0 {
+            let part = &self.parts[self.part][self.at..];
+            let k = part.len().min(n);
+            out.extend_from_slice(&part[..k]);
+            (n, self.at) = (n - k, self.at + k);
+            if self.at == self.parts[self.part].len() {
+                (self.part, self.at) = (self.part + 1, 0);
+            }
+        }
     }
 }
 

@@ -127,7 +127,15 @@ impl RustlsSession {
     /// # Errors
     /// The handshake is not done, or the session can no longer encrypt (closed, or its
     /// sequence numbers exhausted): nothing can be sent on this connection.
-    pub(super) fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+    pub(super) fn seal(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), SealError> {
+        let joined;
+        let plaintext = match parts {
+            [one] => *one,
+            _ => {
+                joined = parts.concat();
+                &joined[..]
+            }
+        };
         for _ in 0..16 {
             let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             match state.map_err(|_| SealError)? {

@@ -103,7 +103,7 @@ impl Pair {
 
     fn server_sends(&mut self, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        self.server.seal(text, &mut out).expect("seals");
+        self.server.seal(&[text], &mut out).expect("seals");
         self.pump_to_client(&out);
         std::mem::take(&mut self.heard)
     }
@@ -136,6 +136,24 @@ fn tls13_is_handed_over_and_carries_data_both_ways_under_each_aead() {
         assert_eq!(pair.server_sends(&big), big, "{suite:?}");
         assert_eq!(pair.server_sends(b""), b"");
         assert_eq!(pair.server_sends(b"hello"), b"hello");
+    }
+}
+
+/// One send in several parts (a frame's header, its payload) is sealed as the run of its bytes,
+/// records cut at 16 KiB wherever the parts meet, on either layer.
+#[test]
+fn a_send_in_parts_is_one_run_of_bytes() {
+    let tls12 = aws_lc_rs::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
+    for suite in [tls13_suites()[0], tls12] {
+        let mut pair = pair(suite);
+        let text: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        for cuts in [[0, 0], [10, 16_384], [16_380, 16_390], [1, 39_999], [40_000, 40_000]] {
+            let parts = [&text[..cuts[0]], &text[cuts[0]..cuts[1]], &[][..], &text[cuts[1]..]];
+            let mut out = Vec::new();
+            pair.server.seal(&parts, &mut out).expect("seals");
+            pair.pump_to_client(&out);
+            assert_eq!(std::mem::take(&mut pair.heard), text, "{suite:?} cut at {cuts:?}");
+        }
     }
 }
 
@@ -210,7 +228,7 @@ fn a_corrupted_record_fails_with_an_alert_and_nothing_more_is_read() {
         "{heard:?}"
     );
     assert!(pair.server.read(&mut [23, 3, 3, 0, 0], &mut pair.got, &mut alert).is_ok());
-    assert!(pair.server.seal(b"x", &mut Vec::new()).is_err());
+    assert!(pair.server.seal(&[b"x"], &mut Vec::new()).is_err());
 }
 
 #[test]
