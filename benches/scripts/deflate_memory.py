@@ -56,6 +56,17 @@ async def settle(pid):
     return last
 
 
+async def echo_once_each(conns):
+    """Each connection sends one message and reads its echo, all at once."""
+
+    async def one(i, ws):
+        text = message(i)
+        await ws.send(text)
+        assert await ws.recv() == text
+
+    await asyncio.gather(*(one(i, ws) for i, ws in enumerate(conns)))
+
+
 async def run(mode, n):
     port = free_port()
     args = [SERVER, "--addr", f"127.0.0.1:{port}", "--workers", "1", "--echo-compression", mode]
@@ -75,13 +86,7 @@ async def run(mode, n):
             conns.append(await websockets.connect(url, compression=compression, max_size=None))
         negotiated = conns[0].response.headers.get("Sec-WebSocket-Extensions", "(none)")
         idle = await settle(server.pid)
-
-        async def one(i, ws):
-            text = message(i)
-            await ws.send(text)
-            assert await ws.recv() == text
-
-        await asyncio.gather(*(one(i, ws) for i, ws in enumerate(conns)))
+        await echo_once_each(conns)
         used = await settle(server.pid)
         await asyncio.gather(*(ws.close() for ws in conns))
         return negotiated, (idle - base) / n, (used - base) / n

@@ -17,9 +17,8 @@ SECS=${SECS:-4}
 B=target/release
 OUT=target/tls-bench
 rm -rf "$OUT" && mkdir -p "$OUT"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
-  -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+. "$(dirname "$0")/self_signed.sh"
+self_signed "$OUT"
 taskset -c 0 "$B/ringws" --addr 127.0.0.1:9331 --workers 1 --echo-compression off \
   --max-connections 20000 > "$OUT/ws.log" 2>&1 &
 ws=$!

@@ -14,9 +14,8 @@ cargo build --release -q -p ringws-server -p ringws-loadtest
 B=target/release
 OUT=target/tls-idle
 rm -rf "$OUT" && mkdir -p "$OUT"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
-  -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+. "$(dirname "$0")/self_signed.sh"
+self_signed "$OUT"
 SCHEMES="ws wss${BEFORE:+ wss-before}"
 port=9460
 first=1

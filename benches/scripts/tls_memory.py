@@ -20,7 +20,7 @@ import time
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deflate_memory import SERVER, free_port, message, settle  # noqa: E402
+from deflate_memory import SERVER, echo_once_each, free_port, settle  # noqa: E402
 
 
 def certificate(directory):
@@ -54,13 +54,7 @@ async def run(n, tls):
         base = await settle(server.pid)
         conns = [await websockets.connect(url, ssl=context, compression=None) for _ in range(n)]
         idle = await settle(server.pid)
-
-        async def one(i, ws):
-            text = message(i)
-            await ws.send(text)
-            assert await ws.recv() == text
-
-        await asyncio.gather(*(one(i, ws) for i, ws in enumerate(conns)))
+        await echo_once_each(conns)
         used = await settle(server.pid)
         await asyncio.gather(*(ws.close() for ws in conns))
         return (idle - base) / n, (used - base) / n

@@ -103,7 +103,7 @@ impl TlsSession {
     /// rustls hands the keys to the lean record layer.
     fn hand_over(&mut self, suite: &'static rustls::Tls13CipherSuite) -> Result<(), rustls::Error> {
         let Self::Rustls(session) = std::mem::replace(self, Self::Lost) else { return Ok(()) };
-        let lean = session.hand_over(suite).and_then(|h| Lean::new(h).map_err(|e| e.0))?;
+        let lean = session.hand_over(suite).and_then(Lean::new)?;
         *self = Self::Lean(Box::new(lean));
         Ok(())
     }

@@ -55,14 +55,11 @@ impl std::fmt::Debug for Lean {
     }
 }
 
-/// Why the lean layer could not take over (the connection is lost with it).
-#[derive(Debug)]
-pub(super) struct HandOverError(pub(super) Error);
-
 impl Lean {
-    pub(super) fn new(hand_over: HandOver) -> Result<Self, HandOverError> {
+    /// The layer for a connection rustls hands over; an error loses the connection.
+    pub(super) fn new(hand_over: HandOver) -> Result<Self, Error> {
         let HandOver { extracted, traffic, suite, partial } = hand_over;
-        let fail = |why: &str| HandOverError(Error::General(format!("TLS hand-over: {why}")));
+        let fail = |why: &str| Error::General(format!("TLS hand-over: {why}"));
         let alg =
             aead_of(suite.common.suite).ok_or_else(|| fail("an AEAD without a lean layer"))?;
         let (Some(client), Some(server)) = (traffic.client.clone(), traffic.server.clone()) else {

@@ -4,9 +4,10 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
 };
-use rustls::{CipherSuite, ExtractedSecrets, ServerConfig, SupportedCipherSuite, Tls13CipherSuite};
+use rustls::{ExtractedSecrets, ServerConfig, SupportedCipherSuite, Tls13CipherSuite};
 use std::sync::Arc;
 
+use super::keys::aead_of;
 use super::secrets::{self, Traffic};
 use super::{ReadOutcome, SealError, keep_rest};
 
@@ -56,7 +57,12 @@ impl RustlsSession {
     ) -> Result<ReadOutcome, rustls::Error> {
         let Self { conn, partial, writable, traffic, .. } = self;
         *writable = false;
-        secrets::listen();
+        // The secrets come once per handshake; a TLS 1.2 session never has them: stop listening
+        // once heard, or once the handshake is over.
+        let listening = traffic.is_none() && conn.is_handshaking();
+        if listening {
+            secrets::listen();
+        }
         let buffered = !partial.is_empty();
         if buffered {
             partial.extend_from_slice(data);
@@ -109,7 +115,7 @@ impl RustlsSession {
                 break Ok(outcome);
             }
         };
-        if let Some(heard) = secrets::heard() {
+        if listening && let Some(heard) = secrets::heard() {
             *traffic = Some(heard);
         }
         if result.is_err() {
@@ -191,13 +197,7 @@ impl RustlsSession {
         let SupportedCipherSuite::Tls13(suite) = self.conn.negotiated_cipher_suite()? else {
             return None;
         };
-        matches!(
-            suite.common.suite,
-            CipherSuite::TLS13_AES_128_GCM_SHA256
-                | CipherSuite::TLS13_AES_256_GCM_SHA384
-                | CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
-        )
-        .then_some(suite)
+        aead_of(suite.common.suite).map(|_| suite)
     }
 
     /// Hands the connection's keys over (see [`Self::lean_suite`]).
