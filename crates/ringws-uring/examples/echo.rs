@@ -6,6 +6,9 @@
 use ringws_uring::{Chunk, Config, ConnId, Handler, Io, Server};
 use std::net::SocketAddr;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Echo;
 
 impl Handler for Echo {

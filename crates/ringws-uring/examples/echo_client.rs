@@ -4,6 +4,11 @@
 //!
 //! `cargo run --release -p ringws-uring --example echo_client -- PORT CONNS SIZE SECONDS CPU [PID [WS_PATH]]`
 //!
+//! CPU time is read from `/proc/PID/task/*/schedstat` (nanoseconds, every thread), so a window of
+//! a second or two is measured to well under 1 %; the server's context switches and the host's
+//! TCP segments sent (`/proc/net/snmp` OutSegs, both ends on loopback) are counted per round trip
+//! too. `ECHO_WARMUP_MS` sets the unmeasured start (1,000 ms by default).
+//!
 //! With `WS_PATH` (e.g. `/echo`) each connection first upgrades to WebSocket and every message is
 //! a masked binary frame of SIZE payload bytes; the reply is the server's unmasked frame.
 
@@ -13,10 +18,39 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-fn cpu_ticks(pid: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+/// What a process has used so far: CPU time over all its threads, and context switches.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    cpu_ns: u64,
+    switches: u64,
+}
+
+fn usage(pid: &str) -> Option<Usage> {
+    let mut total = Usage::default();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = task.ok()?.path();
+        let Ok(sched) = std::fs::read_to_string(dir.join("schedstat")) else { continue };
+        total.cpu_ns += sched.split_whitespace().next()?.parse::<u64>().ok()?;
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        // voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+        for line in status.lines().filter(|l| l.contains("ctxt_switches:")) {
+            total.switches += line.rsplit('\t').next()?.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
+/// TCP segments this host has sent (OutSegs): on loopback, both ends' segments.
+fn out_segments() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "OutSegs")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Upgrades one connection with a blocking exchange before the measured loop.
@@ -87,10 +121,11 @@ fn main() -> std::io::Result<()> {
         // main, after the last completion has been reaped or the ring dropped.
         unsafe { ring.submission().push(&send(i)).expect("sq") };
     }
-    let warmup = Duration::from_secs(1);
+    let warmup_ms = std::env::var("ECHO_WARMUP_MS").ok().and_then(|v| v.parse().ok());
+    let warmup = Duration::from_millis(warmup_ms.unwrap_or(1000));
     let start = Instant::now();
     let mut measuring = false;
-    let (mut t0, mut ticks0, mut self0) = (start, 0, 0);
+    let (mut t0, mut server0, mut self0, mut segs0) = (start, None, Usage::default(), 0);
     let mut round_trips = 0u64;
     let me = std::process::id().to_string();
     let deadline = start + warmup + Duration::from_secs(secs);
@@ -98,8 +133,9 @@ fn main() -> std::io::Result<()> {
         if !measuring && start.elapsed() >= warmup {
             measuring = true;
             t0 = Instant::now();
-            ticks0 = pid.as_deref().and_then(cpu_ticks).unwrap_or(0);
-            self0 = cpu_ticks(&me).unwrap_or(0);
+            server0 = pid.as_deref().and_then(usage);
+            self0 = usage(&me).unwrap_or_default();
+            segs0 = out_segments();
             round_trips = 0;
         }
         ring.submit_and_wait(1)?;
@@ -139,16 +175,22 @@ fn main() -> std::io::Result<()> {
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    let hz = 100.0; // USER_HZ on Linux
     let rate = round_trips as f64 / elapsed;
-    let client_cpu = (cpu_ticks(&me).unwrap_or(0) - self0) as f64 / hz / elapsed;
-    let mut out = format!("round_trips_per_s={rate:.0} client_cpu={:.0}%", client_cpu * 100.0);
-    if let Some(server) = pid.as_deref().and_then(cpu_ticks) {
-        let server_s = (server - ticks0) as f64 / hz;
+    let per_rt = |n: u64| n as f64 / round_trips.max(1) as f64;
+    let segments = per_rt(out_segments().saturating_sub(segs0));
+    let client_ns = usage(&me).unwrap_or_default().cpu_ns.saturating_sub(self0.cpu_ns);
+    let mut out = format!(
+        "round_trips_per_s={rate:.0} client_cpu={:.0}% client_us_per_rt={:.3} segments_per_rt={segments:.3}",
+        client_ns as f64 / 1e9 / elapsed * 100.0,
+        per_rt(client_ns) / 1e3,
+    );
+    if let (Some(before), Some(after)) = (server0, pid.as_deref().and_then(usage)) {
+        let server_ns = after.cpu_ns.saturating_sub(before.cpu_ns);
         out += &format!(
-            " server_cpu={:.0}% server_us_per_rt={:.2}",
-            server_s / elapsed * 100.0,
-            server_s * 1e6 / round_trips as f64
+            " server_cpu={:.0}% server_us_per_rt={:.3} server_switches_per_rt={:.4}",
+            server_ns as f64 / 1e9 / elapsed * 100.0,
+            per_rt(server_ns) / 1e3,
+            per_rt(after.switches.saturating_sub(before.switches)),
         );
     }
     writeln!(std::io::stdout(), "{out}")?;
