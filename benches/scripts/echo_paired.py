@@ -17,7 +17,7 @@ Outside echo servers (listening on {port}, answering at /): PAIRED_EXTRA='name=/
 (benches/peers/raw_epoll_echo.rs) are minimal hand-written loops, the cost of the two kernel
 interfaces with nothing else around them.
 """
-import argparse, os, random, re, shlex, socket, statistics, subprocess, sys, time
+import argparse, json, os, random, re, shlex, socket, statistics, subprocess, sys, time
 
 B = "target/release"
 # Raw TCP echoes first (no WebSocket): the driver's own, a minimal hand-written io_uring loop, and
@@ -66,6 +66,9 @@ def main():
     ap.add_argument("--window", type=int, default=2)
     ap.add_argument("--cases", default="100x20,10x1024,200x16384")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--against", default="",
+                    help="another server to give per-round ratios against (e.g. ringws-before)")
+    ap.add_argument("--json", default="target/echo_paired.json", help="every window's figures")
     args = ap.parse_args()
     servers = list(BUILT_IN)
     for entry in filter(None, (e.strip() for e in os.environ.get("PAIRED_EXTRA", "").split(";"))):
@@ -95,11 +98,15 @@ def main():
             proc.terminate()
             proc.wait()
     names = [n for n, _, _, _ in procs]
+    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
     print(f"Rounds: {args.rounds} x {args.window} s per server per case, order shuffled each round.\n")
+    against = f" | vs {args.against}" if args.against else ""
     print("| case | server | server CPU per round trip (median, middle half) | vs fastwebsockets "
-          "(per-round ratio) | vs floor | server context switches per round trip | "
+          f"(per-round ratio) | vs floor{against} | server context switches per round trip | "
           "TCP segments per round trip | round trips/s | server CPU |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- " * (10 if args.against else 9) + "|")
     for case, by in results.items():
         for name in names:
             rows = by[name]
@@ -112,7 +119,7 @@ def main():
                                     for a, b in zip(rows, by[other])])
                 return f"{m:.3f} ({lo:.3f}-{hi:.3f})"
             print(f"| {case} | {name} | {us[0]:.2f} us ({us[1]:.2f}-{us[2]:.2f}) | {vs('fastwebsockets')} | "
-                  f"{vs('floor')} | {statistics.median(x['server_switches_per_rt'] for x in rows):.4f} | "
+                  f"{vs('floor')}{' | ' + vs(args.against) if args.against else ''} | {statistics.median(x['server_switches_per_rt'] for x in rows):.4f} | "
                   f"{statistics.median(x['segments_per_rt'] for x in rows):.3f} | "
                   f"{statistics.median(x['round_trips_per_s'] for x in rows):,.0f} | "
                   f"{statistics.median(x['server_cpu'] for x in rows):.0f} % |")

@@ -47,7 +47,16 @@ pub(crate) struct BufRing {
     /// bundle receive names its first buffer only, and the rest follow in ring order.
     bid_at: Vec<u16>,
     pos_of: Vec<u16>,
+    /// Live loans of each buffer (`crate::loan`): a buffer with loans is recycled only when its
+    /// last loan ends. `lent_buffers` counts the buffers with any.
+    loans: Vec<u16>,
+    recycle_when_repaid: Vec<bool>,
+    lent_buffers: usize,
+    /// Unique in the process: loans name their ring by it.
+    uid: u64,
 }
+
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl BufRing {
     /// Maps and registers a ring of `entries` buffers of `buf_size` bytes under group `bgid`,
@@ -87,6 +96,10 @@ impl BufRing {
             held_count: usize::from(entries),
             bid_at: vec![0; usize::from(entries)],
             pos_of: vec![0; usize::from(entries)],
+            loans: vec![0; usize::from(entries)],
+            recycle_when_repaid: vec![false; usize::from(entries)],
+            lent_buffers: 0,
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         // SAFETY: `ring` is page-aligned (mmap) and holds `entries` entries that stay mapped
         // until `Drop`, which unregisters the group before unmapping them (see type docs).
@@ -152,11 +165,53 @@ impl BufRing {
         }
     }
 
-    /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]). Ignores an id
-    /// that is not held.
+    /// This ring's process-unique id.
+    pub(crate) fn uid(&self) -> u64 {
+        self.uid
+    }
+
+    /// Whether one more buffer may be lent to sends: half the ring stays for receives, so
+    /// connections whose sends wait (a slow reader) cannot starve the others' receives.
+    pub(crate) fn may_lend(&self) -> bool {
+        self.lent_buffers < usize::from(self.entries) / 2
+    }
+
+    /// Counts `n` loans made of held buffer `bid` (`crate::loan::Loan::new`'s contract).
+    pub(crate) fn lend(&mut self, bid: u16, n: u16) {
+        let Some(count) = self.loans.get_mut(usize::from(bid)) else { return };
+        if n == 0 || !self.held[usize::from(bid)] {
+            return;
+        }
+        if *count == 0 {
+            self.lent_buffers += 1;
+        }
+        *count = count.saturating_add(n);
+    }
+
+    /// One loan of `bid` ended; the last one gives the buffer back if it was consumed.
+    pub(crate) fn repay(&mut self, bid: u16) {
+        let Some(count) = self.loans.get_mut(usize::from(bid)) else { return };
+        if *count == 0 {
+            return;
+        }
+        *count -= 1;
+        if *count == 0 {
+            self.lent_buffers -= 1;
+            if std::mem::take(&mut self.recycle_when_repaid[usize::from(bid)]) {
+                self.recycle(bid);
+            }
+        }
+    }
+
+    /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]), or, while
+    /// sends hold loans of it, once the last is repaid. Ignores an id that is not held.
     pub(crate) fn recycle(&mut self, bid: u16) {
         let Some(slot) = self.held.get_mut(usize::from(bid)) else { return };
         if !*slot {
+            return;
+        }
+        if self.loans[usize::from(bid)] > 0 {
+            self.recycle_when_repaid[usize::from(bid)] = true;
             return;
         }
         *slot = false;
@@ -331,6 +386,33 @@ mod tests {
         a.write_all(b"two").unwrap();
         let (res, _) = recv_once(&mut ring, b.as_raw_fd());
         assert_eq!(res, 3, "the only buffer is back in the ring (not -ENOBUFS)");
+        drop(ring);
+    }
+
+    #[test]
+    fn a_buffer_lent_to_sends_returns_after_its_last_loan() {
+        let mut ring = IoUring::new(8).unwrap();
+        let mut bufs = BufRing::new(&ring, 0, 2, 64).unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"one").unwrap();
+        let (res, bid) = recv_once(&mut ring, b.as_raw_fd());
+        let bid = bid.unwrap();
+        assert_eq!(res, 3);
+        assert!(bufs.take(bid, 3).is_some());
+        assert!(bufs.may_lend(), "one of two buffers may go to sends");
+        bufs.lend(bid, 2);
+        assert!(!bufs.may_lend(), "the other stays for receives");
+        bufs.recycle(bid); // consumed, but two sends still name it
+        bufs.publish();
+        assert_eq!(bufs.held(), 1);
+        bufs.repay(bid);
+        assert_eq!(bufs.held(), 1, "one loan left");
+        bufs.repay(bid);
+        bufs.publish();
+        assert_eq!(bufs.held(), 0, "the last loan gave it back");
+        assert!(bufs.may_lend());
+        bufs.repay(bid); // a stray repayment changes nothing
+        assert_eq!(bufs.held(), 0);
         drop(ring);
     }
 

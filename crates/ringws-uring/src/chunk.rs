@@ -1,12 +1,14 @@
-//! What a send queue holds: small inline bytes (a frame header) or a shared `Bytes` payload.
+//! What a send queue holds: small inline bytes (a frame header), a shared `Bytes` payload, or
+//! bytes of the receive buffer they arrived in (a [`Loan`], made only by the driver).
 
+use crate::loan::Loan;
 use bytes::{Buf, Bytes};
 
 const INLINE: usize = 22;
 
 /// One piece of outgoing data. A WebSocket frame is typically two chunks: its 2..14-byte header
 /// inline, and its payload as a shared `Bytes` that many connections may point at.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Chunk {
     /// Up to 22 bytes stored in the chunk itself.
     Inline {
@@ -19,6 +21,21 @@ pub enum Chunk {
     },
     /// A reference-counted buffer, never copied.
     Shared(Bytes),
+    /// Bytes of a receive buffer, sent from where they arrived ([`crate::Io::send_received`]).
+    Lent(Loan),
+}
+
+impl Clone for Chunk {
+    /// A lent chunk clones into a copy of its bytes: the loan is its buffer's, once.
+    fn clone(&self) -> Self {
+        match self {
+            Self::Inline { buf, start, end } => {
+                Self::Inline { buf: *buf, start: *start, end: *end }
+            }
+            Self::Shared(b) => Self::Shared(b.clone()),
+            Self::Lent(loan) => Self::Shared(Bytes::copy_from_slice(loan.as_slice())),
+        }
+    }
 }
 
 impl Chunk {
@@ -34,12 +51,17 @@ impl Chunk {
         match self {
             Self::Inline { buf, start, end } => &buf[usize::from(*start)..usize::from(*end)],
             Self::Shared(b) => b,
+            Self::Lent(loan) => loan.as_slice(),
         }
     }
 
     /// The number of pending bytes.
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        match self {
+            Self::Inline { start, end, .. } => usize::from(*end - *start),
+            Self::Shared(b) => b.len(),
+            Self::Lent(loan) => loan.len(),
+        }
     }
 
     /// Whether nothing is pending.
@@ -54,6 +76,7 @@ impl Chunk {
                 *start = (usize::from(*start) + n).min(usize::from(*end)) as u8
             }
             Self::Shared(b) => b.advance(n.min(b.len())),
+            Self::Lent(loan) => loan.advance(n),
         }
     }
 }

@@ -17,6 +17,7 @@
 //!  home ring (0) ── wait (timeout = next timer tick) ──► completions of every ring
 //!    ├─ Accept ── slot opened, multishot recv armed ──► Handler::on_open
 //!    ├─ Recv ── provided buffer ──► Handler::on_data(&mut [u8]) ──► buffer back at once
+//!    │          (or, lent to a send by Io::send_received, back when that send is done)
 //!    ├─ Send ── partial? the rest goes back to the queue front ──► empty ──► Handler::on_drain
 //!    ├─ Cancel / Close ── operations reach zero ──► Close ──► slot free ──► Handler::on_close
 //!    ├─ Dial* ── Socket, Bind, SetSockOpt(TCP_NODELAY), Connect ──► Handler::on_connect
@@ -34,6 +35,7 @@
 
 mod bufring;
 mod chunk;
+mod loan;
 mod mailbox;
 mod occupancy;
 mod ring;
@@ -44,6 +46,7 @@ mod timer;
 mod worker;
 
 pub use chunk::Chunk;
+pub use loan::Loan;
 pub use mailbox::Remote;
 pub use ring::{Features, RingConfig};
 pub use server::{Config, Server, ServerHandle, WorkerInfo};

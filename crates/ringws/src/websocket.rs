@@ -1,7 +1,7 @@
 //! The connection handle callbacks get, and the sends behind it.
 
 use bytes::Bytes;
-use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN, write_frame};
+use ringws_proto::frame::{FrameHeader, MAX_HEADER_LEN};
 use ringws_proto::{CloseCode, ClosePayload, OpCode};
 use ringws_uring::{Chunk, ConnId, Io};
 use std::any::Any;
@@ -132,12 +132,9 @@ fn queue_frame(
         // Sealing copies the payload into its record: no frame buffer before it.
         seal(io, id, ctl, &[&head[..n], payload])
     } else {
-        // The payload is copied anyway: header and payload in one buffer make one chunk, so the
-        // connection's send is a plain send, not a sendmsg whose msghdr and iovecs the kernel
-        // must copy in.
-        let mut frame = Vec::new();
-        write_frame(&mut frame, opcode, payload, None);
-        wire(io, id, ctl, [Chunk::Shared(Bytes::from(frame))])
+        // A large payload still in the receive buffer it came in (an echo, a relay) is sent from
+        // there; anything else is copied with its header into one buffer (a plain send).
+        io.send_received(id, &head[..n], payload)
     }
 }
 

@@ -58,10 +58,25 @@ impl<H: Handler> Worker<H> {
         };
         if res > 0 {
             for &(b, len) in &pieces {
-                let data = self.bufs[usize::from(r)].take(b, len);
+                let bufs = &mut self.bufs[usize::from(r)];
+                let (ring_uid, may_lend) = (bufs.uid(), bufs.may_lend());
+                let data = bufs.take(b, len);
                 // A handler may abort the connection on the first piece; the rest are dropped.
                 if let Some(data) = data.filter(|_| serving(&self.core)) {
+                    let (start, len) = (data.as_ptr() as usize, data.len());
+                    self.core.window = Some(crate::loan::Window {
+                        ring_uid,
+                        ring: r,
+                        bid: b,
+                        start,
+                        len,
+                        may_lend,
+                        lent: 0,
+                    });
                     self.handler.on_data(&mut Io { core: &mut self.core }, id, data);
+                    // Counted before any loan can be repaid (the worker repays between turns).
+                    let lent = self.core.window.take().map_or(0, |w| w.lent);
+                    self.bufs[usize::from(r)].lend(b, lent);
                 }
             }
             for &(b, _) in &pieces {

@@ -71,6 +71,8 @@ pub(crate) struct Core<M> {
     /// The sockaddr length SO_PEERNAME is asked with (the listener's family), or `None` when
     /// peer addresses are not read.
     pub(super) peer_len: Option<u32>,
+    /// The receive buffer being handed to `on_data`, which `Io::send_received` may lend.
+    pub(super) window: Option<crate::loan::Window>,
     /// The handle `Io::remote` hands out, made on first use.
     pub(super) remote: Option<crate::Remote<Envelope<M>>>,
     /// Limits hit this turn, for the handler (`on_limit`).

@@ -1,6 +1,7 @@
 //! `Io`: what a handler may do with its worker.
 
 use super::prelude::*;
+use crate::loan::Loan;
 
 /// The handler's access to its worker: send, close, timers, messages.
 pub struct Io<'a, M> {
@@ -52,6 +53,32 @@ impl<M: Send + 'static> Io<'_, M> {
             buffered = Some(self.core.send(conn, c)?);
         }
         buffered
+    }
+
+    /// Queues `head` (at most 22 bytes: a frame header) and then `payload`. When `payload` lies
+    /// in the receive buffer being handed to this `on_data` call (an echo, a relay to another
+    /// connection of this worker) and is large, it is sent from there: the buffer is held until
+    /// that send completes instead of going back to the kernel, and the bytes are copied once,
+    /// by the kernel. Anything else is copied into one buffer, as a plain send would. At most
+    /// half a ring's buffers are held this way; past that, payloads are copied.
+    pub fn send_received(&mut self, conn: ConnId, head: &[u8], payload: &[u8]) -> Option<usize> {
+        let head_chunk = Chunk::inline(head);
+        if let (Some(head_chunk), Some(w)) = (head_chunk, self.core.window.as_mut())
+            && w.covers(payload)
+        {
+            let at = payload.as_ptr().expose_provenance();
+            // SAFETY: `covers` checked that the bytes lie in the buffer being dispatched, which
+            // the driver holds; `w.lent` is counted into the buffer ring (`BufRing::lend`) right
+            // after this `on_data` returns, before the worker next repays loans, and the ring
+            // is dropped after the core whose queues hold the chunks.
+            let loan = unsafe { Loan::new(w.ring_uid, w.ring, w.bid, at, payload.len()) };
+            w.lent += 1;
+            return self.send_all(conn, [head_chunk, Chunk::Lent(loan)]);
+        }
+        let mut frame = Vec::with_capacity(head.len() + payload.len());
+        frame.extend_from_slice(head);
+        frame.extend_from_slice(payload);
+        self.core.send(conn, Chunk::Shared(Bytes::from(frame)))
     }
 
     /// Queues a shared payload.

@@ -191,6 +191,7 @@ impl<H: Handler> Worker<H> {
             peers: std::collections::HashMap::new(),
             remote: None,
             peer_len,
+            window: None,
         };
         Ok(Self { handler, core, bufs, pieces: Vec::new() })
     }
@@ -215,7 +216,9 @@ impl<H: Handler> Worker<H> {
         // A post that came before this worker published its ring descriptor sent no wakeup
         // (there was nothing to wake yet): it waits in the mailbox.
         self.drain_mailbox(&mut inbox);
+        let mut repaid = Vec::new();
         loop {
+            self.repay_loans(&mut repaid);
             self.core.end_turn(&mut self.bufs);
             // Told now, not after the wait: a paused worker may wait a long time.
             for limit in std::mem::take(&mut self.core.limits) {
@@ -272,6 +275,17 @@ impl<H: Handler> Worker<H> {
                 .sum(),
             rings: self.core.rings.len(),
         })
+    }
+
+    /// Gives back the receive buffers whose last loan to a send ended (sent, or dropped with a
+    /// connection's queue) since the last turn.
+    fn repay_loans(&mut self, repaid: &mut Vec<(u64, u8, u16)>) {
+        crate::loan::take_ended(repaid);
+        for (uid, r, bid) in repaid.drain(..) {
+            if let Some(bufs) = self.bufs.get_mut(usize::from(r)).filter(|b| b.uid() == uid) {
+                bufs.repay(bid);
+            }
+        }
     }
 
     pub(super) fn drain_mailbox(&mut self, inbox: &mut Vec<Envelope<H::Message>>) {
