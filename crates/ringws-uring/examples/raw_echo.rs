@@ -16,14 +16,16 @@ fn main() -> std::io::Result<()> {
     if let Some(cpu) = args.next().and_then(|a| a.parse().ok()) {
         ringws_uring::sys::pin_to_cpu(cpu)?;
     }
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    // The driver's listener: TCP_NODELAY set on it is inherited by every accepted socket
+    // (without it, Nagle and the client's delayed ACK stall a reply sent in pieces for 40 ms).
+    let listener = ringws_uring::sys::reuseport_listener(([127, 0, 0, 1], port).into(), 1024)?;
     let mut ring: IoUring = IoUring::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
         .setup_coop_taskrun()
         .setup_cqsize(8192)
         .build(4096)?;
-    eprintln!("raw echo on {}", listener.local_addr()?);
+    eprintln!("raw echo on {}", ringws_uring::sys::local_addr(&listener)?);
     let mut bufs: Vec<Box<[u8; BUF]>> = Vec::new();
     let accept =
         opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd())).build().user_data(u64::MAX);
@@ -37,20 +39,6 @@ fn main() -> std::io::Result<()> {
             if ud == u64::MAX {
                 if res >= 0 {
                     let fd = res;
-                    // As the driver does: without it, Nagle and the peer's delayed ACK stall a
-                    // reply sent in pieces for 40 ms at a time.
-                    let one: libc::c_int = 1;
-                    // SAFETY: setsockopt on a socket this accept just returned, reading one
-                    // c_int from a live local of the length given.
-                    unsafe {
-                        libc::setsockopt(
-                            fd,
-                            libc::IPPROTO_TCP,
-                            libc::TCP_NODELAY,
-                            (&one as *const libc::c_int).cast(),
-                            size_of::<libc::c_int>() as libc::socklen_t,
-                        )
-                    };
                     let slot = bufs.len();
                     bufs.push(Box::new([0u8; BUF]));
                     let e = opcode::Recv::new(types::Fd(fd), bufs[slot].as_mut_ptr(), BUF as u32)
