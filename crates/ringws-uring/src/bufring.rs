@@ -50,7 +50,6 @@ pub(crate) struct BufRing {
     /// Live loans of each buffer (`crate::loan`): a buffer with loans is recycled only when its
     /// last loan ends. `lent_buffers` counts the buffers with any.
     loans: Vec<u16>,
-    recycle_when_repaid: Vec<bool>,
     lent_buffers: usize,
     /// Unique in the process: loans name their ring by it.
     uid: u64,
@@ -97,7 +96,6 @@ impl BufRing {
             bid_at: vec![0; usize::from(entries)],
             pos_of: vec![0; usize::from(entries)],
             loans: vec![0; usize::from(entries)],
-            recycle_when_repaid: vec![false; usize::from(entries)],
             lent_buffers: 0,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
@@ -188,7 +186,9 @@ impl BufRing {
         *count = count.saturating_add(n);
     }
 
-    /// One loan of `bid` ended; the last one gives the buffer back if it was consumed.
+    /// One loan of `bid` ended; the last one gives the buffer back. A lent buffer was always
+    /// consumed first: loans are repaid between turns, after the receive that lent it recycled
+    /// its buffers (which `recycle` left held while loans lived).
     pub(crate) fn repay(&mut self, bid: u16) {
         let Some(count) = self.loans.get_mut(usize::from(bid)) else { return };
         if *count == 0 {
@@ -197,21 +197,19 @@ impl BufRing {
         *count -= 1;
         if *count == 0 {
             self.lent_buffers -= 1;
-            if std::mem::take(&mut self.recycle_when_repaid[usize::from(bid)]) {
-                self.recycle(bid);
-            }
+            self.recycle(bid);
         }
     }
 
     /// Gives a held buffer back to the kernel (visible after [`BufRing::publish`]), or, while
-    /// sends hold loans of it, once the last is repaid. Ignores an id that is not held.
+    /// sends hold loans of it, leaves it held for the last repayment. Ignores an id that is not
+    /// held.
     pub(crate) fn recycle(&mut self, bid: u16) {
         let Some(slot) = self.held.get_mut(usize::from(bid)) else { return };
         if !*slot {
             return;
         }
         if self.loans[usize::from(bid)] > 0 {
-            self.recycle_when_repaid[usize::from(bid)] = true;
             return;
         }
         *slot = false;
